@@ -1,0 +1,246 @@
+//! The api layer: a parsed request → a call on the hub → a reply.
+//!
+//! Routing order follows spec/http-general.md §1.1: `/health`, CORS preflight on `/api/*` and
+//! `/cli/*`, the `/cli/*` routes with their own token auth, `/api/auth` and `/api/bind`, the
+//! JWT middleware, the `/api/*` routes, then the web app. Adapters here stay thin: parse,
+//! validate, call the hub, shape the answer.
+
+mod cli;
+mod cors;
+mod socket_cli;
+mod web;
+
+use crate::http::{Head, Request, Response};
+use crate::hub::{ConnId, Effect, Hub, HubError, Now, SocketId};
+pub use crate::reactor::Outcome;
+use crate::reactor::{App, ConnectReply, EioConfig, EioKind, OriginCheck};
+use serde_json::Value;
+use std::net::SocketAddr;
+
+/// Body limit of every route but the upload route.
+pub const BODY_LIMIT: usize = 1024 * 1024;
+/// Body limit of `POST /api/sessions/:id/upload` (68 MiB, as v0.30.7).
+pub const UPLOAD_BODY_LIMIT: usize = 68 * 1024 * 1024;
+
+/// The api context: settings the routes need.
+pub struct Api {
+    cors: cors::Cors,
+    metrics_public: bool,
+    eio: EioConfig,
+}
+
+/// hapid's application: the hub and the api adapters in front of it.
+pub struct HapiApp {
+    /// The hub.
+    pub hub: Hub,
+    /// The api context.
+    pub api: Api,
+}
+
+/// The caller of an authenticated `/api/*` route.
+pub struct Caller {
+    /// The JWT's namespace.
+    pub ns: String,
+}
+
+impl Api {
+    /// Builds the context from the configuration.
+    pub fn new(cfg: &crate::config::Config) -> Api {
+        Api {
+            cors: cors::Cors::new(cfg.cors_origins.clone()),
+            metrics_public: cfg.metrics_public,
+            // spec/cli-protocol.md §4.2: 48 MiB, so whole-file RPC answers fit.
+            eio: EioConfig {
+                ping_interval_ms: 25_000,
+                ping_timeout_ms: 20_000,
+                max_payload: 48 * 1024 * 1024,
+            },
+        }
+    }
+
+    /// Largest body the route of `head` accepts.
+    pub fn body_limit(&self, head: &Head) -> usize {
+        if head.path == "/socket.io/" {
+            self.eio.max_payload
+        } else if head.method == "POST"
+            && head.path.starts_with("/api/sessions/")
+            && head.path.ends_with("/upload")
+        {
+            UPLOAD_BODY_LIMIT
+        } else {
+            BODY_LIMIT
+        }
+    }
+
+    /// Handles one request.
+    pub fn handle(
+        &self,
+        hub: &mut Hub,
+        conn: ConnId,
+        _peer: SocketAddr,
+        req: &Request,
+        now: Now,
+    ) -> Outcome {
+        let head = &req.head;
+        let path = head.path.as_str();
+        let get = head.method == "GET" || head.method == "HEAD";
+        if path == "/socket.io/" {
+            return Outcome::EngineIo(EioKind::SocketIo);
+        }
+        if path == "/health" {
+            return Outcome::Reply(if get {
+                Response::json(
+                    200,
+                    &serde_json::json!({"status": "ok", "protocolVersion": 1}),
+                )
+            } else {
+                Response::not_found()
+            });
+        }
+        let is_api = path == "/api" || path.starts_with("/api/");
+        let is_cli = path.starts_with("/cli/");
+        if is_api || is_cli {
+            let origin = head.header("origin");
+            if head.method == "OPTIONS" {
+                return Outcome::Reply(self.cors.preflight(origin));
+            }
+            let out = if is_cli {
+                Outcome::Reply(cli::route(hub, req, now))
+            } else {
+                web::route(self, hub, conn, req, now)
+            };
+            return match out {
+                Outcome::Reply(r) => Outcome::Reply(self.cors.decorate(origin, r)),
+                Outcome::Sse(h) => Outcome::Sse(self.cors.decorate(origin, h)),
+                other => other,
+            };
+        }
+        if path == "/metrics" && self.metrics_public {
+            return Outcome::Reply(Response::not_found());
+        }
+        Outcome::Reply(builtin_page(head))
+    }
+}
+
+impl App for HapiApp {
+    fn body_limit(&self, head: &Head) -> usize {
+        self.api.body_limit(head)
+    }
+
+    fn http(&mut self, conn: ConnId, peer: SocketAddr, req: &Request, now: Now) -> Outcome {
+        self.api.handle(&mut self.hub, conn, peer, req, now)
+    }
+
+    fn tick(&mut self, now: Now) {
+        self.hub.tick(now);
+    }
+
+    fn commit(&mut self) -> Result<(), String> {
+        self.hub.store.commit().map_err(|e| {
+            format!("commit failed, exiting so that nothing unacknowledged is kept: {e}")
+        })
+    }
+
+    fn take_effects(&mut self) -> Vec<Effect> {
+        std::mem::take(&mut self.hub.fx)
+    }
+
+    fn conn_closed(&mut self, conn: ConnId) {
+        self.hub.conn_closed(conn);
+    }
+
+    fn eio_config(&self) -> EioConfig {
+        self.api.eio
+    }
+
+    fn eio_origin(&self, origin: Option<&str>) -> OriginCheck {
+        match origin {
+            None => OriginCheck::Allowed(self.api.cors.allow(None)),
+            Some(o) => match self.api.cors.allow(Some(o)) {
+                Some(a) => OriginCheck::Allowed(Some(a)),
+                None => OriginCheck::Refused,
+            },
+        }
+    }
+
+    fn sio_connect(
+        &mut self,
+        socket: SocketId,
+        nsp: &str,
+        auth: Option<&Value>,
+        now: Now,
+    ) -> ConnectReply {
+        socket_cli::connect(&mut self.hub, socket, nsp, auth, now)
+    }
+
+    fn sio_event(
+        &mut self,
+        socket: SocketId,
+        name: &str,
+        args: Vec<Value>,
+        ack: Option<u64>,
+        _binary: Vec<Vec<u8>>,
+        now: Now,
+    ) {
+        socket_cli::event(&mut self.hub, socket, name, args, ack, now);
+    }
+
+    fn sio_ack(&mut self, socket: SocketId, id: u64, args: Vec<Value>, now: Now) {
+        self.hub.rpc_ack(socket, id, args, now);
+    }
+
+    fn sio_disconnect(&mut self, socket: SocketId, now: Now) {
+        self.hub.socket_gone(socket, now);
+    }
+}
+
+/// The page served at non-API paths when no web app directory is configured.
+fn builtin_page(head: &Head) -> Response {
+    if head.method != "GET" && head.method != "HEAD" {
+        return Response::not_found();
+    }
+    if head.path.starts_with("/api") {
+        return Response::not_found();
+    }
+    Response::new(200, "text/html; charset=utf-8", BUILTIN_PAGE).header("Cache-Control", "no-cache")
+}
+
+const BUILTIN_PAGE: &str = "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><title>hapid</title></head>\
+<body style=\"font-family:system-ui,sans-serif;max-width:40em;margin:3em auto;padding:0 1em\">\
+<h1>hapid is running</h1><p>This is hapid, a small hub for HAPI: the <code>hapi</code> CLI connects \
+here, and the web app talks to its <code>/api</code>.</p><p>No web app is configured. Start hapid with \
+<code>HAPI_WEB_DIR=/path/to/web/dist</code> to serve the HAPI web app from this address.</p>\
+<p>Health: <a href=\"/health\">/health</a></p></body></html>";
+
+/// Maps a hub error to the standard answer for a session route.
+pub fn session_error(e: HubError) -> Response {
+    match e {
+        HubError::NotFound => Response::error(404, "Session not found"),
+        HubError::Store(e) => store_failure(e),
+    }
+}
+
+/// A store failure: logged, answered 500.
+pub fn store_failure(e: crate::store::StoreError) -> Response {
+    crate::log::warn(&format!("store: {e}"));
+    Response::error(500, "Internal Server Error")
+}
+
+/// Parses a JSON body the way upstream does (spec/rest.md §0.4): invalid or empty → null.
+pub fn json_body(req: &Request) -> Value {
+    serde_json::from_slice(&req.body).unwrap_or(Value::Null)
+}
+
+/// First value of a query parameter (spec/rest.md §0.5).
+pub fn query_param(query: &str, key: &str) -> Option<String> {
+    crate::auth::form::parse_form(query)
+        .into_iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v)
+}
+
+/// A percent-decoded path parameter (must be UTF-8).
+pub fn path_param(raw: &str) -> Option<String> {
+    String::from_utf8(crate::auth::form::percent_decode(raw)).ok()
+}

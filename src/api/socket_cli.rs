@@ -1,0 +1,170 @@
+//! Socket.IO adapters: the `/cli` namespace (spec/cli-protocol.md §6) and the web
+//! `/terminal` namespace (§9). Payloads are validated here; invalid ones are dropped or
+//! acked with `{"result":"error"}` exactly as upstream does.
+
+use crate::hub::cli::{Versioned, Write};
+use crate::hub::{Hub, Now, SocketId};
+use crate::reactor::ConnectReply;
+use serde_json::{Value, json};
+
+/// A CONNECT on `nsp` with the handshake `auth`.
+pub fn connect(
+    hub: &mut Hub,
+    socket: SocketId,
+    nsp: &str,
+    auth: Option<&Value>,
+    now: Now,
+) -> ConnectReply {
+    let _ = now;
+    let field = |k: &str| auth.and_then(|a| a.get(k)).and_then(Value::as_str);
+    match nsp {
+        "/cli" => {
+            let Some(ns) = field("token")
+                .and_then(|t| crate::auth::token::authenticate(t, &hub.settings.cli_api_token))
+            else {
+                return ConnectReply::Refused("Invalid token".into());
+            };
+            let ns = ns.to_string();
+            hub.cli_connect(socket, &ns, field("sessionId"), field("machineId"));
+            ConnectReply::Ok
+        }
+        "/terminal" => {
+            let Some(token) = field("token") else {
+                return ConnectReply::Refused("Missing token".into());
+            };
+            match crate::auth::jwt::verify(token, &hub.settings.jwt_secret, now.unix_secs()) {
+                Ok(c) => {
+                    hub.terminal_connect(socket, &c.ns);
+                    ConnectReply::Ok
+                }
+                Err(e) => ConnectReply::Refused(e.message().into()),
+            }
+        }
+        "/" => ConnectReply::Ok,
+        _ => ConnectReply::Refused("Invalid namespace".into()),
+    }
+}
+
+/// An event on a connected socket.
+pub fn event(
+    hub: &mut Hub,
+    socket: SocketId,
+    name: &str,
+    args: Vec<Value>,
+    ack: Option<u64>,
+    now: Now,
+) {
+    let p = args.into_iter().next().unwrap_or(Value::Null);
+    if hub.is_terminal_socket(socket) {
+        return hub.terminal_web_event(socket, name, &p, now);
+    }
+    let Some(ns) = hub.socket_ns(socket) else {
+        return;
+    };
+    let s = |k: &str| p.get(k).and_then(Value::as_str).map(str::to_string);
+    match name {
+        "message" => {
+            let (Some(sid), Some(message)) = (s("sid"), p.get("message").cloned()) else {
+                return;
+            };
+            if let Err(d) = hub.check_session(&ns, &sid) {
+                return hub.emit_error(socket, d, "session", &sid);
+            }
+            let local = s("localId");
+            if let Err(e) = hub.cli_message(socket, &sid, message, local.as_deref(), now) {
+                crate::log::warn(&format!("storing a CLI message failed: {e:?}"));
+            }
+        }
+        "update-metadata" | "update-state" | "machine-update-metadata" | "machine-update-state" => {
+            let Some(ack) = ack else { return };
+            let (scope_key, value_key, machine) = match name {
+                "update-metadata" => ("sid", "metadata", false),
+                "update-state" => ("sid", "agentState", false),
+                "machine-update-metadata" => ("machineId", "metadata", true),
+                _ => ("machineId", "runnerState", true),
+            };
+            let expected = p.get("expectedVersion").and_then(Value::as_i64);
+            let id = s(scope_key);
+            // `metadata` must be present; agentState/runnerState may be null or absent.
+            let value = match p.get(value_key) {
+                Some(v) => Some(v.clone()),
+                None if value_key != "metadata" => Some(Value::Null),
+                None => None,
+            };
+            let outcome = match (id, expected, value) {
+                (Some(id), Some(expected), Some(value)) => {
+                    let w = Write {
+                        socket,
+                        ns: ns.clone(),
+                        id,
+                        expected,
+                        value,
+                        state: value_key != "metadata",
+                    };
+                    if machine {
+                        hub.machine_versioned(w, now)
+                    } else {
+                        hub.session_versioned(w, now)
+                    }
+                }
+                _ => Versioned::Error(None),
+            };
+            hub.ack(socket, ack, vec![outcome.ack(value_key)]);
+        }
+        "session-alive" => {
+            let Some(sid) = s("sid") else { return };
+            if !p.get("time").is_some_and(Value::is_number) {
+                return;
+            }
+            if let Err(d) = hub.check_session(&ns, &sid) {
+                return hub.emit_error(socket, d, "session", &sid);
+            }
+            let _ = hub.session_alive(&sid, &p, now);
+        }
+        "session-end" => {
+            let Some(sid) = s("sid") else { return };
+            if let Err(d) = hub.check_session(&ns, &sid) {
+                return hub.emit_error(socket, d, "session", &sid);
+            }
+            hub.session_end(&sid, p.get("time").and_then(Value::as_f64), now);
+        }
+        "machine-alive" => {
+            let Some(id) = s("machineId") else { return };
+            if let Err(d) = hub.check_machine(&ns, &id) {
+                return hub.emit_error(socket, d, "machine", &id);
+            }
+            hub.machine_alive(&id, &p, now);
+        }
+        "rpc-register" => {
+            if let Some(m) = s("method").filter(|m| !m.is_empty()) {
+                hub.rpc_register(socket, &m);
+            }
+        }
+        "rpc-unregister" => {
+            if let Some(m) = s("method").filter(|m| !m.is_empty()) {
+                hub.rpc_unregister(socket, &m);
+            }
+        }
+        "ping" => {
+            if let Some(ack) = ack {
+                hub.ack(socket, ack, vec![]);
+            }
+        }
+        "terminal:ready" | "terminal:output" | "terminal:exit" | "terminal:error" => {
+            hub.terminal_cli_event(socket, name, &p, now);
+        }
+        // Pi steering: hapid has no steering queue, so the state is never acknowledged.
+        "messages-steer-state" => {
+            if let Some(ack) = ack {
+                hub.ack(socket, ack, vec![json!({"ok": false})]);
+            }
+        }
+        // Other events (v0.30.7 sends several, spec §11.2) are ignored; one that wants an ack
+        // gets an empty one so the CLI never waits on it.
+        _ => {
+            if let Some(ack) = ack {
+                hub.ack(socket, ack, vec![]);
+            }
+        }
+    }
+}

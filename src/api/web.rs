@@ -1,0 +1,297 @@
+//! The web `/api/*` routes (spec/rest.md, spec/auth.md, spec/sse.md).
+
+use super::{Api, Caller, Outcome, json_body, path_param, query_param, session_error};
+use crate::auth::jwt::{self, JwtError};
+use crate::http::{Request, Response};
+use crate::hub::events::Subscription;
+use crate::hub::{ConnId, Hub, Now};
+use serde_json::{Value, json};
+
+/// Dispatches an `/api/*` request.
+pub fn route(api: &Api, hub: &mut Hub, conn: ConnId, req: &Request, now: Now) -> Outcome {
+    let head = &req.head;
+    let path = head.path.as_str();
+    let m = head.method.as_str();
+    match (m, path) {
+        ("POST", "/api/auth") => return Outcome::Reply(auth(hub, req, now)),
+        ("POST", "/api/bind") => return Outcome::Reply(bind(hub, req, now)),
+        (_, "/api/auth" | "/api/bind") => return Outcome::Reply(Response::not_found()),
+        _ => {}
+    }
+    let caller = match authenticate(hub, req, now) {
+        Ok(c) => c,
+        Err(r) => return Outcome::Reply(r),
+    };
+    let _ = api;
+    let seg: Vec<&str> = path.trim_start_matches("/api/").split('/').collect();
+    let get = m == "GET" || m == "HEAD";
+    let reply = match (m, seg.as_slice()) {
+        (_, ["sessions"]) if get => Response::json(
+            200,
+            &json!({ "sessions": hub.session_summaries(&caller.ns) }),
+        ),
+        (_, ["sessions", id]) if get => with_id(id, |id| match hub.session(&caller.ns, id) {
+            Ok(s) => Response::json(200, &json!({ "session": s.to_json() })),
+            Err(e) => session_error(e),
+        }),
+        (_, ["sessions", id, "messages"]) if get => {
+            with_id(id, |id| messages_page(hub, &caller, id, &head.query))
+        }
+        (_, ["machines"]) if get => {
+            let mut list: Vec<&crate::hub::model::Machine> = hub
+                .machines
+                .values()
+                .filter(|mc| mc.namespace == caller.ns && mc.active)
+                .collect();
+            list.sort_by_key(|a| a.created_at);
+            let v: Vec<Value> = list.into_iter().map(|mc| mc.to_json()).collect();
+            Response::json(200, &json!({ "machines": v }))
+        }
+        (_, ["events"]) if get => return events(hub, conn, req, &caller),
+        ("POST", ["visibility"]) => visibility(hub, req, &caller),
+        _ => Response::not_found(),
+    };
+    Outcome::Reply(reply)
+}
+
+fn with_id(raw: &str, f: impl FnOnce(&str) -> Response) -> Response {
+    match path_param(raw) {
+        Some(id) => f(&id),
+        None => Response::error(404, "Session not found"),
+    }
+}
+
+/// The JWT middleware (spec/auth.md §5).
+fn authenticate(hub: &Hub, req: &Request, now: Now) -> Result<Caller, Response> {
+    let head = &req.head;
+    let from_header = head
+        .header("authorization")
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let token = match from_header {
+        Some(t) => Some(t.to_string()),
+        None if head.path == "/api/events" => query_param(&head.query, "token"),
+        None => None,
+    };
+    let token = token
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| Response::error(401, "Missing authorization token"))?;
+    match jwt::verify(&token, &hub.settings.jwt_secret, now.unix_secs()) {
+        Ok(c) => Ok(Caller { ns: c.ns }),
+        Err(e @ (JwtError::Invalid | JwtError::BadPayload)) => {
+            Err(Response::error(401, e.message()))
+        }
+    }
+}
+
+fn mint(hub: &Hub, ns: &str, now: Now) -> String {
+    let iat = now.unix_secs();
+    jwt::sign(
+        &hub.settings.jwt_secret,
+        hub.settings.owner_id,
+        ns,
+        iat,
+        iat + hub.settings.jwt_ttl_secs,
+    )
+}
+
+const TELEGRAM_DISABLED: &str =
+    "Telegram authentication is disabled. Configure TELEGRAM_BOT_TOKEN.";
+
+/// `POST /api/auth` (spec/auth.md §6).
+fn auth(hub: &mut Hub, req: &Request, now: Now) -> Response {
+    let body = json_body(req);
+    if let Some(init) = body.get("initData").and_then(Value::as_str) {
+        let Some(bot) = hub.settings.telegram_bot_token.clone() else {
+            return Response::error(503, TELEGRAM_DISABLED);
+        };
+        let user = match crate::auth::telegram::validate_init_data(init, &bot, now.unix_secs()) {
+            Ok(u) => u,
+            Err(e) => return Response::error(401, e.message()),
+        };
+        let ns = match hub.store.binding("telegram", &user.id) {
+            Ok(Some(ns)) => ns,
+            Ok(None) => return Response::error(401, "not_bound"),
+            Err(e) => return super::store_failure(e),
+        };
+        return Response::json(
+            200,
+            &json!({ "token": mint(hub, &ns, now), "user": telegram_user(hub, &user) }),
+        );
+    }
+    let Some(raw) = body.get("accessToken").and_then(Value::as_str) else {
+        return Response::error(400, "Invalid body");
+    };
+    match crate::auth::token::authenticate(raw, &hub.settings.cli_api_token) {
+        Some(ns) => Response::json(
+            200,
+            &json!({ "token": mint(hub, ns, now), "user": { "id": hub.settings.owner_id, "firstName": "Web User" } }),
+        ),
+        None => Response::error(401, "Invalid access token"),
+    }
+}
+
+fn telegram_user(hub: &Hub, u: &crate::auth::telegram::TelegramUser) -> Value {
+    let mut o = serde_json::Map::new();
+    o.insert("id".into(), json!(hub.settings.owner_id));
+    if let Some(v) = &u.username {
+        o.insert("username".into(), json!(v));
+    }
+    if let Some(v) = &u.first_name {
+        o.insert("firstName".into(), json!(v));
+    }
+    if let Some(v) = &u.last_name {
+        o.insert("lastName".into(), json!(v));
+    }
+    Value::Object(o)
+}
+
+/// `POST /api/bind` (spec/auth.md §8).
+fn bind(hub: &mut Hub, req: &Request, now: Now) -> Response {
+    let body = json_body(req);
+    let (Some(init), Some(raw)) = (
+        body.get("initData").and_then(Value::as_str),
+        body.get("accessToken").and_then(Value::as_str),
+    ) else {
+        return Response::error(400, "Invalid body");
+    };
+    let Some(ns) =
+        crate::auth::token::authenticate(raw, &hub.settings.cli_api_token).map(str::to_string)
+    else {
+        return Response::error(401, "Invalid access token");
+    };
+    let Some(bot) = hub.settings.telegram_bot_token.clone() else {
+        return Response::error(503, TELEGRAM_DISABLED);
+    };
+    let user = match crate::auth::telegram::validate_init_data(init, &bot, now.unix_secs()) {
+        Ok(u) => u,
+        Err(e) => return Response::error(401, e.message()),
+    };
+    match hub.store.binding("telegram", &user.id) {
+        Ok(Some(existing)) if existing != ns => return Response::error(409, "already_bound"),
+        Ok(_) => {}
+        Err(e) => return super::store_failure(e),
+    }
+    if let Err(e) = hub.store.bind("telegram", &user.id, &ns, now.unix_ms) {
+        return super::store_failure(e);
+    }
+    Response::json(
+        200,
+        &json!({ "token": mint(hub, &ns, now), "user": telegram_user(hub, &user) }),
+    )
+}
+
+/// `GET /api/sessions/:id/messages` (spec/rest.md §3.11).
+fn messages_page(hub: &Hub, caller: &Caller, id: &str, query: &str) -> Response {
+    if let Err(e) = hub.session(&caller.ns, id) {
+        return session_error(e);
+    }
+    let num = |k: &str| query_param(query, k).map(|v| js_number(&v));
+    let limit = match num("limit") {
+        None => 50,
+        Some(Some(n)) if n.fract() == 0.0 && (1.0..=200.0).contains(&n) => n as i64,
+        Some(_) => return Response::error(400, "Invalid query"),
+    };
+    let before = match num("beforeSeq") {
+        None => None,
+        Some(Some(n)) if n.fract() == 0.0 && n >= 1.0 => Some(n as i64),
+        Some(_) => return Response::error(400, "Invalid query"),
+    };
+    match hub.store.messages_before(id, before, limit) {
+        Ok(rows) => {
+            let next = if rows.len() as i64 == limit {
+                rows.first().map(|m| m.seq)
+            } else {
+                None
+            };
+            let has_more = next.is_some_and(|s| s > 1);
+            let msgs: Vec<Value> = rows.iter().map(crate::hub::model::message_json).collect();
+            Response::json(
+                200,
+                &json!({ "messages": msgs, "page": { "limit": limit, "beforeSeq": before, "nextBeforeSeq": next.filter(|_| has_more), "hasMore": has_more } }),
+            )
+        }
+        Err(e) => super::store_failure(e),
+    }
+}
+
+/// JavaScript `Number()` on a query value: trims, "" → 0, decimal/exponent/hex; None = NaN.
+pub fn js_number(s: &str) -> Option<f64> {
+    let t = s.trim();
+    if t.is_empty() {
+        return Some(0.0);
+    }
+    if let Some(h) = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+        return u64::from_str_radix(h, 16).ok().map(|n| n as f64);
+    }
+    if t.chars()
+        .any(|c| c.is_ascii_alphabetic() && c != 'e' && c != 'E')
+    {
+        return if t == "Infinity" || t == "+Infinity" {
+            Some(f64::INFINITY)
+        } else {
+            None
+        };
+    }
+    t.parse::<f64>().ok()
+}
+
+/// `GET /api/events` (spec/sse.md §1–3).
+fn events(hub: &mut Hub, conn: ConnId, req: &Request, caller: &Caller) -> Outcome {
+    let q = &req.head.query;
+    let present = |k: &str| query_param(q, k).filter(|v| !v.trim().is_empty());
+    let all = query_param(q, "all").is_some_and(|v| v == "true" || v == "1");
+    let session_id = present("sessionId");
+    let machine_id = present("machineId");
+    if let Some(id) = &session_id
+        && hub.session(&caller.ns, id).is_err()
+    {
+        return Outcome::Reply(Response::error(404, "Session not found"));
+    }
+    if let Some(id) = &machine_id
+        && hub.machine(&caller.ns, id).is_err()
+    {
+        return Outcome::Reply(Response::error(404, "Machine not found"));
+    }
+    let visible = query_param(q, "visibility").is_some_and(|v| v == "visible");
+    let last_event_id = req
+        .head
+        .header("last-event-id")
+        .map(str::to_string)
+        .or_else(|| query_param(q, "lastEventId"));
+    let head = Response::empty(200)
+        .header("Content-Type", "text/event-stream")
+        .header("Cache-Control", "no-cache, no-transform")
+        .header("Connection", "keep-alive")
+        .header("X-Accel-Buffering", "no");
+    let sub = Subscription {
+        conn,
+        namespace: caller.ns.clone(),
+        all,
+        session_id,
+        machine_id,
+        visible,
+    };
+    hub.events.open(sub, last_event_id.as_deref(), &mut hub.fx);
+    Outcome::Sse(head)
+}
+
+/// `POST /api/visibility` (spec/sse.md §6.2).
+fn visibility(hub: &mut Hub, req: &Request, caller: &Caller) -> Response {
+    let body = json_body(req);
+    let sid = body
+        .get("subscriptionId")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty());
+    let vis = body
+        .get("visibility")
+        .and_then(Value::as_str)
+        .filter(|v| *v == "visible" || *v == "hidden");
+    let (Some(sid), Some(vis)) = (sid, vis) else {
+        return Response::error(400, "Invalid body");
+    };
+    if hub.events.set_visibility(&caller.ns, sid, vis == "visible") {
+        Response::json(200, &json!({ "ok": true }))
+    } else {
+        Response::error(404, "Subscription not found")
+    }
+}

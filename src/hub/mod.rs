@@ -1,0 +1,285 @@
+//! The hub: the one owned struct holding every session, machine, subscription, socket and
+//! pending call, backed by the store.
+//!
+//! Methods take [`Now`] and queue [`Effect`]s in `self.fx`; they never do IO. The reactor
+//! drains the effects after the turn's commit, so nothing leaves before it is durable.
+
+pub mod cli;
+pub mod events;
+pub mod model;
+pub mod notify;
+pub mod rpc;
+pub mod terminal;
+pub mod todos;
+
+use crate::http::Response;
+use crate::store::{Store, StoreError};
+use model::{Machine, Session};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::time::Instant;
+
+/// The clock, read once per loop turn by the reactor.
+#[derive(Debug, Clone, Copy)]
+pub struct Now {
+    /// Monotonic time, for deadlines.
+    pub mono: Instant,
+    /// Wall-clock Unix milliseconds, for stored and sent timestamps.
+    pub unix_ms: i64,
+}
+
+impl Now {
+    /// Reads the clocks (reactor only).
+    pub fn read() -> Now {
+        let unix_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
+        Now {
+            mono: Instant::now(),
+            unix_ms,
+        }
+    }
+
+    /// Unix seconds.
+    pub fn unix_secs(&self) -> u64 {
+        (self.unix_ms / 1000).max(0) as u64
+    }
+}
+
+/// A connection handle: slab slot plus generation, so a late effect never reaches the slot's
+/// next tenant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnId {
+    /// Slab index.
+    pub slot: u32,
+    /// Generation of the slot.
+    pub generation: u32,
+}
+
+/// A Socket.IO socket (one namespace connection), numbered by the reactor.
+pub type SocketId = u64;
+
+/// What the reactor does for the hub after the turn commits.
+#[derive(Debug)]
+pub enum Effect {
+    /// Answer a deferred HTTP request.
+    Reply { conn: ConnId, resp: Response },
+    /// Write a frame (already in SSE wire form) to an event stream.
+    Sse { conn: ConnId, frame: Rc<str> },
+    /// Close an event stream.
+    SseClose { conn: ConnId },
+    /// Emit `event` with `args` on a socket, asking for an ack with `ack` when set
+    /// (`binary`: attachments, whose placeholders are already in `args`).
+    Emit {
+        socket: SocketId,
+        event: String,
+        args: Vec<Value>,
+        ack: Option<u64>,
+        binary: Vec<Vec<u8>>,
+    },
+    /// Acknowledge a client's event.
+    Ack {
+        socket: SocketId,
+        id: u64,
+        args: Vec<Value>,
+        binary: Vec<Vec<u8>>,
+    },
+    /// Disconnect a socket from its namespace.
+    Disconnect { socket: SocketId },
+}
+
+/// Errors of hub operations; the api layer maps them to responses.
+#[derive(Debug)]
+pub enum HubError {
+    /// Not found (or another namespace's).
+    NotFound,
+    /// The store failed.
+    Store(StoreError),
+}
+
+impl From<StoreError> for HubError {
+    fn from(e: StoreError) -> Self {
+        HubError::Store(e)
+    }
+}
+
+/// Settings the hub core needs (a subset of `Config`).
+#[derive(Debug, Clone)]
+pub struct HubSettings {
+    pub cli_api_token: String,
+    pub jwt_secret: [u8; 32],
+    pub owner_id: i64,
+    pub jwt_ttl_secs: u64,
+    pub telegram_bot_token: Option<String>,
+    pub telegram_notification: bool,
+    pub terminal_idle_timeout_ms: u64,
+    pub terminal_max: usize,
+}
+
+/// The hub.
+pub struct Hub {
+    pub settings: HubSettings,
+    pub store: Store,
+    pub sessions: HashMap<String, Session>,
+    pub machines: HashMap<String, Machine>,
+    pub events: events::Events,
+    pub cli: cli::Cli,
+    pub notify: notify::Notify,
+    pub terminals: terminal::Terminals,
+    /// Effects waiting for the end of the turn.
+    pub fx: Vec<Effect>,
+    last_heartbeat: Instant,
+    last_sweep: Instant,
+}
+
+/// Heartbeat period of event streams (spec/sse.md §3.1).
+pub const HEARTBEAT_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
+/// Expiry sweep period (spec/lifecycle.md §9).
+pub const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
+impl Hub {
+    /// Loads every session and machine from the store.
+    pub fn new(settings: HubSettings, store: Store, now: Now) -> Result<Hub, StoreError> {
+        let mut sessions: HashMap<String, Session> = store
+            .load_sessions()?
+            .into_iter()
+            .map(|r| (r.id.clone(), Session::from_row(r)))
+            .collect();
+        for (id, max) in store.max_message_seqs()? {
+            if let Some(s) = sessions.get_mut(&id) {
+                s.max_msg_seq = max;
+            }
+        }
+        let machines = store
+            .load_machines()?
+            .into_iter()
+            .map(|r| (r.id.clone(), Machine::from_row(r)))
+            .collect();
+        let notify = notify::Notify {
+            telegram_enabled: settings.telegram_bot_token.is_some()
+                && settings.telegram_notification,
+            ..Default::default()
+        };
+        let terminals = terminal::Terminals {
+            idle_timeout_ms: settings.terminal_idle_timeout_ms as i64,
+            max_per: settings.terminal_max,
+            ..Default::default()
+        };
+        Ok(Hub {
+            cli: cli::Cli::default(),
+            notify,
+            terminals,
+            settings,
+            store,
+            sessions,
+            machines,
+            events: events::Events::new(now),
+            fx: Vec::new(),
+            last_heartbeat: now.mono,
+            last_sweep: now.mono,
+        })
+    }
+
+    /// Periodic work, called about once a second by the reactor.
+    pub fn tick(&mut self, now: Now) {
+        self.rpc_timeouts(now);
+        self.notify_tick(now);
+        self.terminal_idle(now);
+        if now.mono.duration_since(self.last_heartbeat) >= HEARTBEAT_EVERY {
+            self.last_heartbeat = now.mono;
+            self.events.heartbeat(now, &mut self.fx);
+        }
+        if now.mono.duration_since(self.last_sweep) >= SWEEP_EVERY {
+            self.last_sweep = now.mono;
+            self.sweep(now);
+        }
+    }
+
+    /// Marks sessions (30 s) and machines (45 s) without alive inactive (spec/lifecycle.md §3.5).
+    pub fn sweep(&mut self, now: Now) {
+        let mut out = Vec::new();
+        for s in self.sessions.values_mut() {
+            if s.active && now.unix_ms - s.active_at > 30_000 {
+                s.active = false;
+                s.thinking = false;
+
+                out.push((s.namespace.clone(), serde_json::json!({"type": "session-updated", "sessionId": s.id, "data": {"active": false}})));
+            }
+        }
+        for m in self.machines.values_mut() {
+            if m.active && now.unix_ms - m.active_at > 45_000 {
+                m.active = false;
+                out.push((m.namespace.clone(), serde_json::json!({"type": "machine-updated", "machineId": m.id, "data": {"active": false}})));
+            }
+        }
+        for (ns, ev) in out {
+            self.events.publish(&ns, ev, &mut self.fx);
+        }
+    }
+
+    /// A connection closed: forget what it owned.
+    pub fn conn_closed(&mut self, conn: ConnId) {
+        self.events.close_conn(conn);
+    }
+
+    /// Sessions of a namespace as list summaries, most recently updated first.
+    pub fn session_summaries(&self, ns: &str) -> Vec<Value> {
+        let mut v: Vec<&Session> = self
+            .sessions
+            .values()
+            .filter(|s| s.namespace == ns)
+            .collect();
+        // spec/rest.md §3.1: active first; among active, more pending requests first; then
+        // most recently updated.
+        v.sort_by(|a, b| {
+            b.active
+                .cmp(&a.active)
+                .then_with(|| {
+                    if a.active && b.active {
+                        b.pending_requests().len().cmp(&a.pending_requests().len())
+                    } else {
+                        std::cmp::Ordering::Equal
+                    }
+                })
+                .then_with(|| b.updated_at.cmp(&a.updated_at))
+                .then_with(|| a.created_at.cmp(&b.created_at))
+        });
+        v.into_iter().map(Session::summary_json).collect()
+    }
+
+    /// A session of this namespace (another namespace's answers like a missing one).
+    pub fn session(&self, ns: &str, id: &str) -> Result<&Session, HubError> {
+        self.sessions
+            .get(id)
+            .filter(|s| s.namespace == ns)
+            .ok_or(HubError::NotFound)
+    }
+
+    /// A machine of this namespace.
+    pub fn machine(&self, ns: &str, id: &str) -> Result<&Machine, HubError> {
+        self.machines
+            .get(id)
+            .filter(|m| m.namespace == ns)
+            .ok_or(HubError::NotFound)
+    }
+}
+
+/// A random UUID v4.
+pub fn uuid_v4() -> String {
+    let mut b = [0u8; 16];
+    // getrandom only fails without an OS RNG, where startup has already failed.
+    let _ = getrandom::getrandom(&mut b);
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}

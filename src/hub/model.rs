@@ -1,0 +1,387 @@
+//! Sessions and machines as the hub holds them, and their wire shapes.
+//!
+//! Stored JSON (metadata, agent state, runner state) is kept as parsed values and passed
+//! through verbatim: the CLI rebuilds its next write from what it receives, so dropping a key
+//! here would erase it from storage (spec/cli-protocol.md §3.7). The web view applies only the
+//! validity gates of spec/rest.md §1.2 (no string `path`/`host` → `null`).
+
+use crate::store::{MachineRow, SessionRow};
+use serde_json::{Map, Value, json};
+
+/// Permission modes the v0.30.7 CLI accepts (spec/cli-protocol.md §3.7).
+pub const PERMISSION_MODES: &[&str] = &[
+    "default",
+    "acceptEdits",
+    "auto",
+    "bypassPermissions",
+    "plan",
+    "ask",
+    "debug",
+    "autoReview",
+    "read-only",
+    "safe-yolo",
+    "yolo",
+    "request-review",
+    "always-proceed",
+];
+
+/// A session: the stored row plus memory-only liveness.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub id: String,
+    pub tag: Option<String>,
+    pub namespace: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub metadata: Value,
+    pub metadata_version: i64,
+    pub agent_state: Value,
+    pub agent_state_version: i64,
+    pub model: Option<String>,
+    pub effort: Option<String>,
+    pub model_reasoning_effort: Option<String>,
+    pub todos: Option<Value>,
+    pub todos_updated_at: Option<i64>,
+    pub team_state: Option<Value>,
+    pub team_state_updated_at: Option<i64>,
+    pub seq: i64,
+    // memory only
+    pub active: bool,
+    pub active_at: i64,
+    pub thinking: bool,
+    pub thinking_at: i64,
+    pub permission_mode: Option<String>,
+    pub collaboration_mode: Option<String>,
+    /// Last time an alive patch was broadcast (throttle, spec/lifecycle.md §3.3).
+    pub alive_broadcast_at: i64,
+    /// Highest message seq of this session.
+    pub max_msg_seq: i64,
+}
+
+fn parse_json(text: &Option<String>) -> Value {
+    text.as_deref()
+        .and_then(|t| serde_json::from_str(t).ok())
+        .unwrap_or(Value::Null)
+}
+
+fn json_text(v: &Value) -> Option<String> {
+    (!v.is_null()).then(|| v.to_string())
+}
+
+impl Session {
+    /// A session loaded from its row: inactive, as after a restart.
+    pub fn from_row(r: SessionRow) -> Session {
+        Session {
+            metadata: parse_json(&r.metadata),
+            agent_state: parse_json(&r.agent_state),
+            todos: r
+                .todos
+                .as_deref()
+                .and_then(|t| serde_json::from_str(t).ok()),
+            team_state: r
+                .team_state
+                .as_deref()
+                .and_then(|t| serde_json::from_str(t).ok()),
+            active: false,
+            active_at: r.active_at.unwrap_or(r.created_at),
+            thinking: false,
+            thinking_at: 0,
+            permission_mode: None,
+            collaboration_mode: None,
+            alive_broadcast_at: 0,
+            max_msg_seq: 0,
+            id: r.id,
+            tag: r.tag,
+            namespace: r.namespace,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+            metadata_version: r.metadata_version,
+            agent_state_version: r.agent_state_version,
+            model: r.model,
+            effort: r.effort,
+            model_reasoning_effort: r.model_reasoning_effort,
+            todos_updated_at: r.todos_updated_at,
+            team_state_updated_at: r.team_state_updated_at,
+            seq: r.seq,
+        }
+    }
+
+    /// The row to store.
+    pub fn to_row(&self) -> SessionRow {
+        SessionRow {
+            id: self.id.clone(),
+            tag: self.tag.clone(),
+            namespace: self.namespace.clone(),
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            active_at: Some(self.active_at),
+            metadata: json_text(&self.metadata),
+            metadata_version: self.metadata_version,
+            agent_state: json_text(&self.agent_state),
+            agent_state_version: self.agent_state_version,
+            model: self.model.clone(),
+            effort: self.effort.clone(),
+            model_reasoning_effort: self.model_reasoning_effort.clone(),
+            todos: self.todos.as_ref().map(Value::to_string),
+            todos_updated_at: self.todos_updated_at,
+            team_state: self.team_state.as_ref().map(Value::to_string),
+            team_state_updated_at: self.team_state_updated_at,
+            seq: self.seq,
+        }
+    }
+
+    /// Metadata as exposed: the stored object when it has string `path` and `host`, else null.
+    pub fn exposed_metadata(&self) -> Value {
+        match &self.metadata {
+            Value::Object(m)
+                if m.get("path").is_some_and(Value::is_string)
+                    && m.get("host").is_some_and(Value::is_string) =>
+            {
+                self.metadata.clone()
+            }
+            _ => Value::Null,
+        }
+    }
+
+    /// Agent state as exposed: the stored object, else null.
+    pub fn exposed_agent_state(&self) -> Value {
+        if self.agent_state.is_object() {
+            self.agent_state.clone()
+        } else {
+            Value::Null
+        }
+    }
+
+    /// The full Session object (spec/rest.md §1.1, spec/cli-protocol.md §3.7).
+    pub fn to_json(&self) -> Value {
+        let mut o = Map::new();
+        o.insert("id".into(), json!(self.id));
+        o.insert("namespace".into(), json!(self.namespace));
+        o.insert("seq".into(), json!(self.seq));
+        o.insert("createdAt".into(), json!(self.created_at));
+        o.insert("updatedAt".into(), json!(self.updated_at));
+        o.insert("active".into(), json!(self.active));
+        o.insert("activeAt".into(), json!(self.active_at));
+        o.insert("metadata".into(), self.exposed_metadata());
+        o.insert("metadataVersion".into(), json!(self.metadata_version));
+        o.insert("agentState".into(), self.exposed_agent_state());
+        o.insert("agentStateVersion".into(), json!(self.agent_state_version));
+        o.insert("thinking".into(), json!(self.thinking));
+        o.insert("thinkingAt".into(), json!(self.thinking_at));
+        if let Some(t) = self.todos.as_ref().filter(|t| t.is_array()) {
+            o.insert("todos".into(), t.clone());
+        }
+        if let Some(t) = self.team_state.as_ref().filter(|t| t.is_object()) {
+            o.insert("teamState".into(), t.clone());
+        }
+        o.insert("model".into(), json!(self.model));
+        if let Some(e) = &self.effort {
+            o.insert("effort".into(), json!(e));
+        }
+        if let Some(e) = &self.model_reasoning_effort {
+            o.insert("modelReasoningEffort".into(), json!(e));
+        }
+        if let Some(m) = self
+            .permission_mode
+            .as_deref()
+            .filter(|m| PERMISSION_MODES.contains(m))
+        {
+            o.insert("permissionMode".into(), json!(m));
+        }
+        if let Some(m) = self
+            .collaboration_mode
+            .as_deref()
+            .filter(|m| *m == "default" || *m == "plan")
+        {
+            o.insert("collaborationMode".into(), json!(m));
+        }
+        Value::Object(o)
+    }
+
+    /// The list entry of `GET /api/sessions` (spec/rest.md §1.6).
+    pub fn summary_json(&self) -> Value {
+        let metadata = match self.exposed_metadata() {
+            Value::Object(m) => {
+                let mut s = Map::new();
+                s.insert("path".into(), m.get("path").cloned().unwrap_or(Value::Null));
+                s.insert(
+                    "flavor".into(),
+                    m.get("flavor").cloned().unwrap_or(Value::Null),
+                );
+                for k in ["name", "machineId"] {
+                    if let Some(v) = m.get(k) {
+                        s.insert(k.into(), v.clone());
+                    }
+                }
+                if let Some(t) = m.get("summary").and_then(|s| s.get("text")) {
+                    s.insert("summary".into(), json!({ "text": t }));
+                }
+                if let Some(w) = m.get("worktree") {
+                    s.insert("worktree".into(), w.clone());
+                }
+                Value::Object(s)
+            }
+            _ => Value::Null,
+        };
+        let todo_progress = match self.todos.as_ref().and_then(Value::as_array) {
+            Some(a) if !a.is_empty() => {
+                let done = a
+                    .iter()
+                    .filter(|t| t.get("status").and_then(Value::as_str) == Some("completed"))
+                    .count();
+                json!({ "completed": done, "total": a.len() })
+            }
+            _ => Value::Null,
+        };
+        json!({
+            "id": self.id,
+            "active": self.active,
+            "thinking": self.thinking,
+            "activeAt": self.active_at,
+            "updatedAt": self.updated_at,
+            "metadata": metadata,
+            "todoProgress": todo_progress,
+            "pendingRequestsCount": self.pending_requests().len(),
+            "model": self.model,
+        })
+    }
+
+    /// Ids of pending permission requests (`agentState.requests`).
+    pub fn pending_requests(&self) -> Vec<String> {
+        self.agent_state
+            .get("requests")
+            .and_then(Value::as_object)
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Display name (spec/sse.md §6.3): name, summary text, last path segment, id prefix.
+    pub fn display_name(&self) -> String {
+        let m = &self.metadata;
+        if let Some(n) = m
+            .get("name")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+        {
+            return n.to_string();
+        }
+        if let Some(t) = m
+            .get("summary")
+            .and_then(|s| s.get("text"))
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+        {
+            return t.to_string();
+        }
+        if let Some(seg) = m
+            .get("path")
+            .and_then(Value::as_str)
+            .and_then(|p| p.split('/').rfind(|s| !s.is_empty()))
+        {
+            return seg.to_string();
+        }
+        self.id.chars().take(8).collect()
+    }
+
+    /// The agent's flavor (`claude` when absent).
+    pub fn flavor(&self) -> &str {
+        self.metadata
+            .get("flavor")
+            .and_then(Value::as_str)
+            .unwrap_or("claude")
+    }
+}
+
+/// A machine: the stored row plus memory-only liveness.
+#[derive(Debug, Clone)]
+pub struct Machine {
+    pub id: String,
+    pub namespace: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub metadata: Value,
+    pub metadata_version: i64,
+    pub runner_state: Value,
+    pub runner_state_version: i64,
+    pub active: bool,
+    pub active_at: i64,
+    pub seq: i64,
+    pub alive_broadcast_at: i64,
+}
+
+impl Machine {
+    /// A machine loaded from its row.
+    pub fn from_row(r: MachineRow) -> Machine {
+        Machine {
+            metadata: parse_json(&r.metadata),
+            runner_state: parse_json(&r.runner_state),
+            active: r.active,
+            active_at: r.active_at.unwrap_or(r.created_at),
+            alive_broadcast_at: 0,
+            id: r.id,
+            namespace: r.namespace,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+            metadata_version: r.metadata_version,
+            runner_state_version: r.runner_state_version,
+            seq: r.seq,
+        }
+    }
+
+    /// The row to store. `active`/`active_at` persist the last runner-state write only.
+    pub fn to_row(&self) -> MachineRow {
+        MachineRow {
+            id: self.id.clone(),
+            namespace: self.namespace.clone(),
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            metadata: json_text(&self.metadata),
+            metadata_version: self.metadata_version,
+            runner_state: json_text(&self.runner_state),
+            runner_state_version: self.runner_state_version,
+            active: self.active,
+            active_at: Some(self.active_at),
+            seq: self.seq,
+        }
+    }
+
+    /// Metadata passed through with `host`, `platform`, `happyCliVersion` defaulted to
+    /// `"unknown"` (spec/cli-protocol.md §3.7); non-objects → null.
+    pub fn exposed_metadata(&self) -> Value {
+        match &self.metadata {
+            Value::Object(m) => {
+                let mut m = m.clone();
+                for k in ["host", "platform", "happyCliVersion"] {
+                    if !m.get(k).is_some_and(Value::is_string) {
+                        m.insert(k.into(), json!("unknown"));
+                    }
+                }
+                Value::Object(m)
+            }
+            _ => Value::Null,
+        }
+    }
+
+    /// The full Machine object (spec/rest.md §1.7).
+    pub fn to_json(&self) -> Value {
+        json!({
+            "id": self.id,
+            "namespace": self.namespace,
+            "seq": self.seq,
+            "createdAt": self.created_at,
+            "updatedAt": self.updated_at,
+            "active": self.active,
+            "activeAt": self.active_at,
+            "metadata": self.exposed_metadata(),
+            "metadataVersion": self.metadata_version,
+            "runnerState": if self.runner_state.is_null() { Value::Null } else { self.runner_state.clone() },
+            "runnerStateVersion": self.runner_state_version,
+        })
+    }
+}
+
+/// A message as sent on the wire: `{id, seq, localId, content, createdAt}`.
+pub fn message_json(m: &crate::store::MessageRow) -> Value {
+    let content: Value = serde_json::from_str(&m.content).unwrap_or(Value::Null);
+    json!({ "id": m.id, "seq": m.seq, "localId": m.local_id, "content": content, "createdAt": m.created_at })
+}

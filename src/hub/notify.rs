@@ -1,0 +1,217 @@
+//! The notification policy (spec/push.md §4, spec/sse.md §6.3–6.4): when a permission request
+//! appears (debounced 500 ms) or a session reports "ready" (5 s cooldown), notify the user —
+//! a toast on every visible web stream of the namespace, else Web Push; Telegram always.
+//!
+//! The hub only decides; delivery is queued for the outbound channels (push, Telegram), each
+//! bounded, so a slow channel never holds the hub or another channel back.
+
+use super::{Hub, Now};
+use crate::push::payload;
+use serde_json::{Value, json};
+use std::collections::{HashMap, HashSet, VecDeque};
+
+/// Debounce after a new permission request id appears.
+const DEBOUNCE_MS: i64 = 500;
+/// Minimum gap between two "ready" notifications of a session.
+const READY_COOLDOWN_MS: i64 = 5_000;
+/// Most notifications queued per channel; older ones are dropped first.
+pub const QUEUE_CAP: usize = 1024;
+
+/// What kind of notification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Kind {
+    /// An agent asks for permission (the first pending request).
+    Permission { request_id: String, tool: String },
+    /// The agent finished its turn.
+    Ready,
+}
+
+/// One notification, rendered once for every channel.
+#[derive(Debug, Clone)]
+pub struct Notification {
+    pub namespace: String,
+    pub session_id: String,
+    pub kind: Kind,
+    pub title: String,
+    pub body: String,
+    /// The Web Push payload (JSON text).
+    pub push_payload: String,
+}
+
+#[derive(Debug, Default)]
+pub(super) struct SessionState {
+    known: HashSet<String>,
+    due_ms: Option<i64>,
+    last_ready_ms: i64,
+}
+
+/// Per-session policy state and the channel queues.
+#[derive(Debug, Default)]
+pub struct Notify {
+    pub(super) state: HashMap<String, SessionState>,
+    /// Waiting for Web Push delivery.
+    pub push_queue: VecDeque<Notification>,
+    /// Waiting for the Telegram bot.
+    pub telegram_queue: VecDeque<Notification>,
+    /// Whether a Telegram channel exists (else nothing is queued for it).
+    pub telegram_enabled: bool,
+    /// Counters: toasts sent, notifications produced.
+    pub toasts: u64,
+    pub produced: u64,
+}
+
+fn push_bounded(q: &mut VecDeque<Notification>, n: Notification) {
+    if q.len() >= QUEUE_CAP {
+        q.pop_front();
+    }
+    q.push_back(n);
+}
+
+/// Whether a message content is a "ready" event (spec/push.md §4.2).
+pub fn is_ready_event(content: &Value) -> bool {
+    let env = if content.get("type").and_then(Value::as_str) == Some("event") {
+        Some(content)
+    } else {
+        content
+            .get("content")
+            .filter(|c| c.get("type").and_then(Value::as_str) == Some("event"))
+    };
+    env.and_then(|e| e.get("data"))
+        .and_then(|d| d.get("type"))
+        .and_then(Value::as_str)
+        == Some("ready")
+}
+
+impl Hub {
+    /// After any session change: look for new permission request ids (spec/push.md §4.1).
+    pub fn notify_on_session_change(&mut self, sid: &str, now: Now) {
+        let Some(s) = self.sessions.get(sid) else {
+            self.notify.state.remove(sid);
+            return;
+        };
+        if !s.active {
+            self.notify.state.remove(sid);
+            return;
+        }
+        let Some(reqs) = s.agent_state.get("requests").and_then(Value::as_object) else {
+            return;
+        };
+        let current: HashSet<String> = reqs.keys().cloned().collect();
+        let st = self.notify.state.entry(sid.to_string()).or_default();
+        let is_new = current.iter().any(|k| !st.known.contains(k));
+        st.known = current;
+        if is_new {
+            st.due_ms = Some(now.unix_ms + DEBOUNCE_MS);
+        }
+    }
+
+    /// After a CLI message: a "ready" event notifies (spec/push.md §4.2).
+    pub fn notify_on_message(&mut self, sid: &str, content: &Value, now: Now) {
+        if !is_ready_event(content) {
+            return;
+        }
+        let Some(s) = self.sessions.get(sid).filter(|s| s.active) else {
+            return;
+        };
+        let st = self.notify.state.entry(sid.to_string()).or_default();
+        if now.unix_ms - st.last_ready_ms < READY_COOLDOWN_MS {
+            return;
+        }
+        st.last_ready_ms = now.unix_ms;
+        let body = payload::ready_body(sid, &s.exposed_metadata());
+        let n = Notification {
+            namespace: s.namespace.clone(),
+            session_id: sid.to_string(),
+            kind: Kind::Ready,
+            title: payload::READY_TITLE.to_string(),
+            push_payload: payload::session_ready_payload(sid, &body),
+            body,
+        };
+        self.notify_dispatch(n);
+    }
+
+    /// The session was removed or ended: forget its state.
+    pub fn notify_forget(&mut self, sid: &str) {
+        self.notify.state.remove(sid);
+    }
+
+    /// Fires due permission debounces (called from the tick and after each turn).
+    pub fn notify_tick(&mut self, now: Now) {
+        let due: Vec<String> = self
+            .notify
+            .state
+            .iter()
+            .filter(|(_, st)| st.due_ms.is_some_and(|d| d <= now.unix_ms))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for sid in due {
+            if let Some(st) = self.notify.state.get_mut(&sid) {
+                st.due_ms = None;
+            }
+            let Some(s) = self.sessions.get(&sid).filter(|s| s.active) else {
+                continue;
+            };
+            let Some((request_id, req)) = payload::first_request(&s.agent_state) else {
+                continue;
+            };
+            let metadata = s.exposed_metadata();
+            let body = payload::permission_body(&metadata, Some(req));
+            let tool = req
+                .get("tool")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
+            let n = Notification {
+                namespace: s.namespace.clone(),
+                session_id: sid.clone(),
+                kind: Kind::Permission {
+                    request_id: request_id.to_string(),
+                    tool,
+                },
+                title: payload::PERMISSION_TITLE.to_string(),
+                push_payload: payload::permission_request_payload(&sid, request_id, &body),
+                body,
+            };
+            self.notify_dispatch(n);
+        }
+    }
+
+    /// The earliest pending debounce (for the reactor's timer), in Unix ms.
+    pub fn notify_next_due(&self) -> Option<i64> {
+        self.notify.state.values().filter_map(|s| s.due_ms).min()
+    }
+
+    /// Web channel (toast, else push) and Telegram channel.
+    fn notify_dispatch(&mut self, n: Notification) {
+        self.notify.produced += 1;
+        let data = json!({ "title": n.title, "body": n.body, "sessionId": n.session_id, "url": payload::session_url(&n.session_id) });
+        let toasted = self.events.toast(&n.namespace, data, &mut self.fx);
+        if toasted > 0 {
+            self.notify.toasts += toasted as u64;
+        } else {
+            push_bounded(&mut self.notify.push_queue, n.clone());
+        }
+        if self.notify.telegram_enabled {
+            push_bounded(&mut self.notify.telegram_queue, n);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ready_envelopes() {
+        assert!(is_ready_event(
+            &json!({"role":"agent","content":{"id":"x","type":"event","data":{"type":"ready"}}})
+        ));
+        assert!(is_ready_event(
+            &json!({"type":"event","data":{"type":"ready"}})
+        ));
+        assert!(!is_ready_event(
+            &json!({"type":"event","data":{"type":"switch"}})
+        ));
+        assert!(!is_ready_event(&json!("ready")));
+    }
+}

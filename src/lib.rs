@@ -1,0 +1,27 @@
+//! hapid — the HAPI hub on one thread.
+//!
+//! Data flows down, results flow back up, nothing reaches sideways:
+//!
+//! ```text
+//! reactor  mio Poll, connection slab, timers, signals: the only code doing IO or reading the clock
+//! conn     (inside reactor/) per-connection phases: Http -> Sse | WebSocket -> Engine.IO
+//! codecs   http, sse, ws, engineio, socketio, auth, push: bytes <-> values, no IO, no clock
+//! api      adapters: parsed request / socket event -> a call on Hub -> a reply
+//! hub      the one owned state struct; methods take `now` and return effects
+//! store    rusqlite: schema, migrations, typed queries, one transaction per loop turn
+//! ```
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod auth;
+pub mod config;
+pub mod engineio;
+pub mod http;
+pub mod hub;
+pub mod log;
+pub mod push;
+pub mod reactor;
+pub mod socketio;
+pub mod sse;
+pub mod store;
+pub mod ws;

@@ -1,0 +1,138 @@
+//! `hapid`: args/env → Config → Store → Hub → Reactor::run.
+
+use hapid::config::{Config, ENV_HELP, TokenSource};
+use hapid::hub::{Hub, HubSettings, Now};
+use hapid::reactor::{self, Reactor};
+use hapid::store::Store;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::process::ExitCode;
+
+fn help() -> String {
+    let mut s = String::from(
+        "hapid — a small, wire-compatible HAPI hub\n\n\
+         usage:\n  hapid [hub|server] [--no-relay]   run the hub\n  \
+         hapid backup FILE                 write a consistent copy of the database to FILE\n  \
+         hapid --help | --version\n\nenvironment:\n",
+    );
+    for (name, default, meaning) in ENV_HELP {
+        s.push_str(&format!("  {name:<30} {meaning} (default: {default})\n"));
+    }
+    s
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut backup: Option<String> = None;
+    let mut i = 0;
+    while i < args.len() {
+        match args[i].as_str() {
+            "-h" | "--help" | "help" => {
+                print!("{}", help());
+                return ExitCode::SUCCESS;
+            }
+            "-V" | "--version" => {
+                println!("hapid {}", env!("CARGO_PKG_VERSION"));
+                return ExitCode::SUCCESS;
+            }
+            "hub" | "server" | "--no-relay" => {}
+            "--relay" => {
+                eprintln!(
+                    "hapid: relay mode is not supported; put hapid behind your own TLS proxy"
+                );
+                return ExitCode::from(2);
+            }
+            "backup" => match args.get(i + 1) {
+                Some(f) => {
+                    backup = Some(f.clone());
+                    i += 1;
+                }
+                None => {
+                    eprintln!("hapid: backup needs a destination FILE");
+                    return ExitCode::from(2);
+                }
+            },
+            other => {
+                eprintln!("hapid: unknown argument '{other}'\n\n{}", help());
+                return ExitCode::from(2);
+            }
+        }
+        i += 1;
+    }
+    match run(backup) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("hapid: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(backup: Option<String>) -> Result<(), String> {
+    let cfg = Config::load(&|k| std::env::var(k).ok())?;
+    if let Some(dest) = backup {
+        return hapid::store::backup(&cfg.db_path, std::path::Path::new(&dest))
+            .map_err(|e| e.to_string());
+    }
+    if let Some(f) = &cfg.log_file {
+        hapid::log::to_file(f.clone())?;
+    }
+    let _lock = hapid::store::lock_database(&cfg.db_path)?;
+    let store = Store::open(&cfg.db_path).map_err(|e| format!("{}: {e}", cfg.db_path.display()))?;
+    let now = Now::read();
+    let settings = HubSettings {
+        cli_api_token: cfg.cli_api_token.clone(),
+        jwt_secret: cfg.jwt_secret,
+        owner_id: cfg.owner_id,
+        jwt_ttl_secs: cfg.jwt_ttl_secs,
+        telegram_bot_token: cfg.telegram_bot_token.clone(),
+        telegram_notification: cfg.telegram_notification,
+        terminal_idle_timeout_ms: cfg.terminal_idle_timeout_ms,
+        terminal_max: cfg.terminal_max,
+    };
+    let hub = Hub::new(settings, store, now).map_err(|e| e.to_string())?;
+    let addr: SocketAddr = (cfg.listen_host.as_str(), cfg.listen_port)
+        .to_socket_addrs()
+        .map_err(|e| {
+            format!(
+                "bad listen address {}:{}: {e}",
+                cfg.listen_host, cfg.listen_port
+            )
+        })?
+        .next()
+        .ok_or("no listen address")?;
+    let app = hapid::api::HapiApp {
+        hub,
+        api: hapid::api::Api::new(&cfg),
+    };
+    let limits = reactor::Limits {
+        max_connections: cfg.max_connections,
+    };
+    let mut r =
+        Reactor::bind(addr, app, limits).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    let bound = r.local_addr().map_err(|e| e.to_string())?;
+    banner(&cfg, bound);
+    r.run()?;
+    hapid::log::info("stopped");
+    Ok(())
+}
+
+fn banner(cfg: &Config, bound: SocketAddr) {
+    let token = match cfg.token_source {
+        TokenSource::Env => "from CLI_API_TOKEN".to_string(),
+        TokenSource::File => format!("from {}", cfg.home.join("settings.json").display()),
+        TokenSource::Generated => format!(
+            "generated and saved to {}:\n\n    CLI_API_TOKEN={}\n",
+            cfg.home.join("settings.json").display(),
+            cfg.cli_api_token
+        ),
+    };
+    println!(
+        "hapid {} listening on http://{bound}",
+        env!("CARGO_PKG_VERSION")
+    );
+    println!("  public URL: {}", cfg.public_url);
+    println!("  database:   {}", cfg.db_path.display());
+    println!("  token:      {token}");
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+}

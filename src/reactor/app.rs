@@ -1,0 +1,106 @@
+//! The interface between the reactor and what it serves.
+//!
+//! hapid's app is the hub plus its api adapters; the conformance server is another app on the
+//! same reactor. The reactor calls in with parsed requests and Socket.IO events and takes
+//! effects out after the turn's commit.
+
+use crate::http::{Head, Request, Response};
+use crate::hub::{ConnId, Effect, Now, SocketId};
+use serde_json::Value;
+use std::net::SocketAddr;
+
+/// What the reactor does with an HTTP request.
+pub enum Outcome {
+    /// Send this response.
+    Reply(Response),
+    /// The app answers later with `Effect::Reply`.
+    Deferred,
+    /// Switch the connection to an event stream with this head (the app has queued the first
+    /// frames as effects, which are applied after the head is written).
+    Sse(Response),
+    /// The request is for the Engine.IO endpoint (the reactor serves it).
+    EngineIo(EioKind),
+    /// Upgrade to a plain WebSocket that echoes every message (conformance only).
+    WsEcho,
+}
+
+/// Which server runs on an Engine.IO session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EioKind {
+    /// Socket.IO v5 on top (namespaces, events, acks).
+    SocketIo,
+    /// Bare Engine.IO that echoes every message (conformance only).
+    Echo,
+}
+
+/// Engine.IO settings.
+#[derive(Debug, Clone, Copy)]
+pub struct EioConfig {
+    /// Server ping period (ms).
+    pub ping_interval_ms: u64,
+    /// How long a pong may take (ms).
+    pub ping_timeout_ms: u64,
+    /// Largest packet / polling body accepted (bytes).
+    pub max_payload: usize,
+}
+
+/// Outcome of the Engine.IO origin check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OriginCheck {
+    /// Allowed, with the `Access-Control-Allow-Origin` value to send (if any).
+    Allowed(Option<String>),
+    /// Not allowed: 403.
+    Refused,
+}
+
+/// What a Socket.IO CONNECT gets.
+pub enum ConnectReply {
+    /// Accepted.
+    Ok,
+    /// Refused with `{"message": …}`.
+    Refused(String),
+}
+
+/// The application behind the reactor.
+pub trait App {
+    /// Largest body the route of `head` accepts.
+    fn body_limit(&self, head: &Head) -> usize;
+    /// Handles an HTTP request.
+    fn http(&mut self, conn: ConnId, peer: SocketAddr, req: &Request, now: Now) -> Outcome;
+    /// Periodic work (about once a second).
+    fn tick(&mut self, now: Now);
+    /// Commits the turn's writes. An error stops the process.
+    fn commit(&mut self) -> Result<(), String>;
+    /// Takes the queued effects.
+    fn take_effects(&mut self) -> Vec<Effect>;
+    /// A connection closed.
+    fn conn_closed(&mut self, conn: ConnId);
+    /// Engine.IO settings.
+    fn eio_config(&self) -> EioConfig;
+    /// CORS check for Engine.IO requests (spec/cli-protocol.md §4.6).
+    fn eio_origin(&self, origin: Option<&str>) -> OriginCheck;
+    /// A socket asks to join namespace `nsp` with the handshake `auth`.
+    fn sio_connect(
+        &mut self,
+        socket: SocketId,
+        nsp: &str,
+        auth: Option<&Value>,
+        now: Now,
+    ) -> ConnectReply;
+    /// An event on a connected socket (`binary`: attachments of a binary event).
+    fn sio_event(
+        &mut self,
+        socket: SocketId,
+        name: &str,
+        args: Vec<Value>,
+        ack: Option<u64>,
+        binary: Vec<Vec<u8>>,
+        now: Now,
+    );
+    /// An ack for an event the app emitted with an ack id.
+    fn sio_ack(&mut self, socket: SocketId, id: u64, args: Vec<Value>, now: Now);
+    /// A socket left (client disconnect, transport closed).
+    fn sio_disconnect(&mut self, socket: SocketId, now: Now);
+    /// Metrics text (connections etc. are added by the reactor).
+    fn metrics(&self, _out: &mut String) {}
+}

@@ -1,0 +1,586 @@
+//! The reactor: one `mio::Poll` loop, the connection slab, the timer heap and signals.
+//!
+//! It is the only code that touches sockets or reads the clock. One loop turn (STYLE.md §5):
+//!
+//! ```text
+//! poll ─▶ read & parse every ready connection (output goes into write buffers only)
+//!      ─▶ fire due timers ─▶ COMMIT the turn's writes ─▶ apply the app's effects
+//!      ─▶ flush write buffers ─▶ reap closed connections
+//! ```
+//!
+//! Nothing reaches a socket before the commit, so every reply and ack is durable.
+
+pub mod app;
+mod buffer;
+mod conn;
+mod eio;
+pub mod timers;
+
+pub use app::{App, ConnectReply, EioConfig, EioKind, OriginCheck, Outcome};
+
+use crate::hub::{ConnId, Effect, Now, SocketId};
+use conn::{Conn, Phase, WsTarget};
+use mio::net::TcpListener;
+use mio::{Events, Interest, Poll, Token};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use signal_hook_mio::v1_0::Signals;
+use std::collections::HashMap;
+use std::io;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+use timers::Timers;
+
+const LISTENER: Token = Token(0);
+const SIGNALS: Token = Token(1);
+const FIRST_CONN: usize = 2;
+
+/// App-wide periodic work (expiry sweep, heartbeats, call timeouts) runs on this tick.
+const TICK: Duration = Duration::from_secs(1);
+
+/// What a timer is for.
+#[derive(Debug, Clone)]
+enum Timer {
+    /// A connection's deadline (re-checked when it fires).
+    Conn(ConnId),
+    /// An Engine.IO session's heartbeat / timeouts (re-checked when it fires).
+    Eio(String),
+    /// The app tick.
+    Tick,
+}
+
+struct Slot {
+    generation: u32,
+    conn: Option<Conn>,
+}
+
+/// Reactor limits.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Concurrent connections; more are answered 503 and closed.
+    pub max_connections: usize,
+}
+
+/// Counters for `/metrics`.
+#[derive(Debug, Default, Clone)]
+pub struct Stats {
+    pub accepted: u64,
+    pub refused: u64,
+    pub slow_dropped: u64,
+}
+
+/// The event loop and everything it owns.
+pub struct Reactor<A: App> {
+    poll: Poll,
+    listener: Option<TcpListener>,
+    signals: Signals,
+    slots: Vec<Slot>,
+    free: Vec<u32>,
+    open: usize,
+    timers: Timers<Timer>,
+    dirty: Vec<ConnId>,
+    eio: HashMap<String, eio::Session>,
+    sockets: HashMap<SocketId, (String, String)>,
+    next_socket: SocketId,
+    /// The application.
+    pub app: A,
+    limits: Limits,
+    stop: bool,
+    /// Counters.
+    pub stats: Stats,
+}
+
+impl<A: App> Reactor<A> {
+    /// Binds the listener and sets up signals.
+    pub fn bind(addr: SocketAddr, app: A, limits: Limits) -> io::Result<Reactor<A>> {
+        let poll = Poll::new()?;
+        let mut listener = TcpListener::bind(addr)?;
+        poll.registry()
+            .register(&mut listener, LISTENER, Interest::READABLE)?;
+        let mut signals = Signals::new([SIGTERM, SIGINT, SIGHUP])?;
+        poll.registry()
+            .register(&mut signals, SIGNALS, Interest::READABLE)?;
+        Ok(Reactor {
+            poll,
+            listener: Some(listener),
+            signals,
+            slots: Vec::new(),
+            free: Vec::new(),
+            open: 0,
+            timers: Timers::default(),
+            dirty: Vec::new(),
+            eio: HashMap::new(),
+            sockets: HashMap::new(),
+            next_socket: 1,
+            app,
+            limits,
+            stop: false,
+            stats: Stats::default(),
+        })
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        match &self.listener {
+            Some(l) => l.local_addr(),
+            None => Err(io::Error::other("not listening")),
+        }
+    }
+
+    /// Runs until SIGTERM/SIGINT; then stops accepting, commits and closes.
+    pub fn run(&mut self) -> Result<(), String> {
+        let mut events = Events::with_capacity(1024);
+        self.timers.arm(Instant::now() + TICK, Timer::Tick);
+        while !self.stop {
+            let timeout = self
+                .timers
+                .next_deadline()
+                .map(|d| d.saturating_duration_since(Instant::now()));
+            match self.poll.poll(&mut events, timeout) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                r => r.map_err(|e| format!("poll: {e}"))?,
+            }
+            let now = Now::read();
+            for ev in events.iter() {
+                match ev.token() {
+                    LISTENER => self.accept(now),
+                    SIGNALS => self.on_signals(),
+                    Token(t) => self.on_conn_event(t, ev.is_readable(), ev.is_writable(), now),
+                }
+            }
+            while let Some(t) = self.timers.pop_due(now.mono) {
+                self.on_timer(t, now);
+            }
+            self.end_turn(now)?;
+        }
+        self.shutdown()
+    }
+
+    /// Commit, then release effects, then flush and reap.
+    fn end_turn(&mut self, now: Now) -> Result<(), String> {
+        self.app.commit()?;
+        // Applying effects may produce more (e.g. a socket closed by a write failure).
+        loop {
+            let fx = self.app.take_effects();
+            if fx.is_empty() {
+                break;
+            }
+            for e in fx {
+                self.apply(e, now);
+            }
+            self.app.commit()?;
+        }
+        while !self.dirty.is_empty() {
+            let dirty = std::mem::take(&mut self.dirty);
+            for id in dirty {
+                self.flush(id, now);
+            }
+        }
+        Ok(())
+    }
+
+    fn shutdown(&mut self) -> Result<(), String> {
+        if let Some(mut l) = self.listener.take() {
+            let _ = self.poll.registry().deregister(&mut l);
+        }
+        self.app.commit()?;
+        let now = Now::read();
+        let ids: Vec<ConnId> = self
+            .slots
+            .iter()
+            .filter_map(|s| s.conn.as_ref().map(|c| c.id))
+            .collect();
+        for id in ids {
+            self.flush(id, now);
+            self.close(id, now);
+        }
+        self.app.commit()
+    }
+
+    fn on_signals(&mut self) {
+        let pending: Vec<i32> = self.signals.pending().collect();
+        for s in pending {
+            match s {
+                SIGHUP => crate::log::reopen(),
+                _ => {
+                    crate::log::info("signal received, shutting down");
+                    self.stop = true;
+                }
+            }
+        }
+    }
+
+    fn accept(&mut self, now: Now) {
+        loop {
+            let Some(listener) = &self.listener else {
+                return;
+            };
+            let (mut stream, peer) = match listener.accept() {
+                Ok(x) => x,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    crate::log::warn(&format!("accept: {e}"));
+                    return;
+                }
+            };
+            if self.open >= self.limits.max_connections {
+                // Best effort: one small write, then close. Never blocks (non-blocking socket).
+                use std::io::Write;
+                let _ = stream.write(
+                    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: 32\r\nConnection: close\r\n\r\n{\"error\":\"Too many connections\"}",
+                );
+                self.stats.refused += 1;
+                continue;
+            }
+            let _ = stream.set_nodelay(true);
+            let slot = match self.free.pop() {
+                Some(s) => s,
+                None => {
+                    self.slots.push(Slot {
+                        generation: 0,
+                        conn: None,
+                    });
+                    (self.slots.len() - 1) as u32
+                }
+            };
+            let Some(s) = self.slots.get_mut(slot as usize) else {
+                return;
+            };
+            s.generation = s.generation.wrapping_add(1);
+            let id = ConnId {
+                slot,
+                generation: s.generation,
+            };
+            if self
+                .poll
+                .registry()
+                .register(
+                    &mut stream,
+                    Token(slot as usize + FIRST_CONN),
+                    Interest::READABLE,
+                )
+                .is_err()
+            {
+                self.free.push(slot);
+                continue;
+            }
+            let conn = Conn::new(id, stream, peer, now.mono);
+            let deadline = conn.deadline;
+            s.conn = Some(conn);
+            self.open += 1;
+            self.stats.accepted += 1;
+            self.arm_deadline(id, deadline);
+        }
+    }
+
+    fn conn_mut(&mut self, id: ConnId) -> Option<&mut Conn> {
+        let s = self.slots.get_mut(id.slot as usize)?;
+        if s.generation != id.generation {
+            return None;
+        }
+        s.conn.as_mut()
+    }
+
+    fn on_conn_event(&mut self, token: usize, readable: bool, writable: bool, now: Now) {
+        let Some(slot) = token.checked_sub(FIRST_CONN) else {
+            return;
+        };
+        let Some(id) = self
+            .slots
+            .get(slot)
+            .and_then(|s| s.conn.as_ref().map(|c| c.id))
+        else {
+            return;
+        };
+        if writable {
+            self.mark_dirty(id);
+        }
+        if readable {
+            let Some(c) = self.conn_mut(id) else { return };
+            c.fill(now.mono);
+            self.process(id, now);
+        }
+    }
+
+    /// Handles whatever the connection has buffered, as far as its phase allows.
+    fn process(&mut self, id: ConnId, now: Now) {
+        let Some(c) = self.conn_mut(id) else { return };
+        if matches!(c.phase, Phase::Ws(..)) {
+            self.process_ws(id, now);
+            return;
+        }
+        loop {
+            let app = &self.app;
+            let Some(c) = self
+                .slots
+                .get_mut(id.slot as usize)
+                .filter(|s| s.generation == id.generation)
+                .and_then(|s| s.conn.as_mut())
+            else {
+                return;
+            };
+            let step = c.next_request(app);
+            match step {
+                conn::Step::Idle => break,
+                conn::Step::Error(resp) => {
+                    c.write_response(&resp, false);
+                    c.close_after_write = true;
+                    break;
+                }
+                conn::Step::Continue => {
+                    c.wbuf.push(b"HTTP/1.1 100 Continue\r\n\r\n");
+                    self.mark_dirty(id);
+                    break;
+                }
+                conn::Step::Request(req) => {
+                    let head_only = req.head.method == "HEAD";
+                    let keep_alive = req.head.keep_alive();
+                    let peer = c.peer;
+                    let outcome = self.app.http(id, peer, &req, now);
+                    match outcome {
+                        Outcome::EngineIo(kind) => self.eio_request(id, kind, req, now),
+                        Outcome::WsEcho => self.ws_upgrade(id, &req, WsTarget::Echo, now),
+                        other => {
+                            let Some(c) = self.conn_mut(id) else { return };
+                            match other {
+                                Outcome::Reply(mut resp) => {
+                                    if !keep_alive {
+                                        resp.close = true;
+                                    }
+                                    c.write_response(&resp, head_only);
+                                    c.close_after_write |= resp.close;
+                                }
+                                Outcome::Deferred => {
+                                    c.awaiting_reply = Some((head_only, keep_alive))
+                                }
+                                Outcome::Sse(head) => c.start_sse(&head),
+                                Outcome::EngineIo(_) | Outcome::WsEcho => {}
+                            }
+                        }
+                    }
+                    self.mark_dirty(id);
+                }
+            }
+        }
+        if let Some(c) = self.conn_mut(id) {
+            if c.read_closed && c.phase_is_stream() {
+                self.close(id, now);
+                return;
+            }
+            if c.read_closed && c.is_idle_http() {
+                c.close_after_write = true;
+            }
+            let d = c.refresh_deadline(now.mono);
+            self.arm_deadline(id, d);
+            self.mark_dirty(id);
+        }
+    }
+
+    fn arm_deadline(&mut self, id: ConnId, deadline: Option<Instant>) {
+        let Some(d) = deadline else { return };
+        let Some(c) = self.conn_mut(id) else { return };
+        if c.armed.is_some_and(|a| a <= d) {
+            return; // an earlier fire re-checks and re-arms
+        }
+        c.armed = Some(d);
+        self.timers.arm(d, Timer::Conn(id));
+    }
+
+    fn on_timer(&mut self, t: Timer, now: Now) {
+        match t {
+            Timer::Tick => {
+                self.timers.arm(now.mono + TICK, Timer::Tick);
+                self.app.tick(now);
+            }
+            Timer::Eio(sid) => self.eio_timer(&sid, now),
+            Timer::Conn(id) => {
+                let Some(c) = self.conn_mut(id) else { return };
+                c.armed = None;
+                match c.deadline {
+                    Some(d) if d <= now.mono => {
+                        if let Some(resp) = c.on_deadline() {
+                            c.write_response(&resp, false);
+                        }
+                        c.close_after_write = true;
+                        self.mark_dirty(id);
+                    }
+                    d => self.arm_deadline(id, d),
+                }
+            }
+        }
+    }
+
+    fn apply(&mut self, e: Effect, now: Now) {
+        match e {
+            Effect::Reply { conn, resp } => {
+                let Some(c) = self.conn_mut(conn) else { return };
+                let Some((head_only, keep_alive)) = c.awaiting_reply.take() else {
+                    return;
+                };
+                let mut resp = resp;
+                if !keep_alive {
+                    resp.close = true;
+                }
+                c.write_response(&resp, head_only);
+                c.close_after_write |= resp.close;
+                self.mark_dirty(conn);
+                // Pipelined requests behind the deferred one can proceed now.
+                self.process(conn, now);
+            }
+            Effect::Sse { conn, frame } => {
+                let Some(c) = self.conn_mut(conn) else { return };
+                if !c.push_sse(frame.as_bytes()) {
+                    crate::log::info("dropping a slow event-stream client (write buffer full)");
+                    self.stats.slow_dropped += 1;
+                    self.close(conn, now);
+                    return;
+                }
+                self.mark_dirty(conn);
+            }
+            Effect::SseClose { conn } => self.close(conn, now),
+            Effect::Emit {
+                socket,
+                event,
+                args,
+                ack,
+                binary,
+            } => {
+                let Some((_, nsp)) = self.sockets.get(&socket) else {
+                    return;
+                };
+                let mut data = Vec::with_capacity(args.len() + 1);
+                data.push(serde_json::Value::String(event));
+                data.extend(args);
+                let p = crate::socketio::Packet {
+                    kind: if binary.is_empty() {
+                        crate::socketio::PacketType::Event
+                    } else {
+                        crate::socketio::PacketType::BinaryEvent
+                    },
+                    nsp: nsp.clone(),
+                    id: ack,
+                    data: Some(serde_json::Value::Array(data)),
+                    attachments: binary.len(),
+                };
+                self.sio_send(socket, &p, binary, now);
+            }
+            Effect::Ack {
+                socket,
+                id,
+                args,
+                binary,
+            } => {
+                let Some((_, nsp)) = self.sockets.get(&socket) else {
+                    return;
+                };
+                let p = crate::socketio::Packet {
+                    kind: if binary.is_empty() {
+                        crate::socketio::PacketType::Ack
+                    } else {
+                        crate::socketio::PacketType::BinaryAck
+                    },
+                    nsp: nsp.clone(),
+                    id: Some(id),
+                    data: Some(serde_json::Value::Array(args)),
+                    attachments: binary.len(),
+                };
+                self.sio_send(socket, &p, binary, now);
+            }
+            Effect::Disconnect { socket } => self.sio_server_disconnect(socket, now),
+        }
+    }
+
+    fn mark_dirty(&mut self, id: ConnId) {
+        if let Some(c) = self.conn_mut(id)
+            && !c.dirty
+        {
+            c.dirty = true;
+            self.dirty.push(id);
+        }
+    }
+
+    /// Writes what the socket takes, updates interest, closes when done or broken.
+    fn flush(&mut self, id: ConnId, now: Now) {
+        let registry = self.poll.registry();
+        let Some(slot) = self.slots.get_mut(id.slot as usize) else {
+            return;
+        };
+        if slot.generation != id.generation {
+            return;
+        }
+        let Some(c) = slot.conn.as_mut() else { return };
+        c.dirty = false;
+        let alive = c.write_out();
+        let done = !alive
+            || (c.close_after_write && c.wbuf.is_empty())
+            || (c.read_closed && c.phase_is_stream());
+        if done {
+            self.close(id, now);
+            return;
+        }
+        let want = if c.reading_paused() {
+            Interest::WRITABLE
+        } else if c.wbuf.is_empty() {
+            Interest::READABLE
+        } else {
+            Interest::READABLE | Interest::WRITABLE
+        };
+        if c.interest != want {
+            c.interest = want;
+            let token = Token(id.slot as usize + FIRST_CONN);
+            if registry.reregister(&mut c.stream, token, want).is_err() {
+                self.close(id, now);
+                return;
+            }
+        }
+        // Reading may resume now that the buffer drained: handle anything already buffered.
+        if c.wbuf.is_empty()
+            && !c.rbuf.is_empty()
+            && c.awaiting_reply.is_none()
+            && !c.close_after_write
+        {
+            self.process(id, now);
+        }
+    }
+
+    fn close(&mut self, id: ConnId, now: Now) {
+        let Some(slot) = self.slots.get_mut(id.slot as usize) else {
+            return;
+        };
+        if slot.generation != id.generation {
+            return;
+        }
+        let Some(mut c) = slot.conn.take() else {
+            return;
+        };
+        let _ = self.poll.registry().deregister(&mut c.stream);
+        self.free.push(id.slot);
+        self.open -= 1;
+        if let Phase::Ws(_, WsTarget::Eio(sid)) = &c.phase {
+            let sid = sid.clone();
+            self.eio_transport_closed(&sid, id, now);
+        }
+        if let Some(sid) = c.polling_for.take() {
+            self.eio_poll_closed(&sid, id);
+        }
+        self.app.conn_closed(id);
+    }
+
+    /// Connections open now.
+    pub fn open_connections(&self) -> usize {
+        self.open
+    }
+
+    /// Connection counts by kind, for `/metrics`: (http, sse, websocket, engine.io sessions).
+    pub fn conn_counts(&self) -> (usize, usize, usize, usize) {
+        let (mut h, mut s, mut w) = (0, 0, 0);
+        for c in self.slots.iter().filter_map(|s| s.conn.as_ref()) {
+            match c.phase {
+                Phase::Http(_) => h += 1,
+                Phase::Sse => s += 1,
+                Phase::Ws(..) => w += 1,
+            }
+        }
+        (h, s, w, self.eio.len())
+    }
+}

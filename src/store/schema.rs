@@ -1,0 +1,112 @@
+//! Schema and forward-only migrations keyed on `PRAGMA user_version`.
+//!
+//! `PRAGMA application_id` marks hapid's own files, so an upstream `hapi.db` (same table
+//! names, no id) is refused instead of being written in place (spec/storage.md §7.2).
+
+use super::StoreError;
+use rusqlite::Connection;
+
+/// `PRAGMA application_id` of hapid databases ("hapd").
+pub const APPLICATION_ID: i64 = 0x6861_7064;
+/// Current schema version.
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// Migration `i` takes the schema from version `i` to `i + 1`.
+const MIGRATIONS: &[&str] = &[
+    // 0 -> 1: the five tables of spec/storage.md §2.
+    "CREATE TABLE sessions (
+        id TEXT PRIMARY KEY,
+        tag TEXT,
+        namespace TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        active_at INTEGER,
+        metadata TEXT,
+        metadata_version INTEGER NOT NULL DEFAULT 1,
+        agent_state TEXT,
+        agent_state_version INTEGER NOT NULL DEFAULT 1,
+        model TEXT,
+        effort TEXT,
+        model_reasoning_effort TEXT,
+        todos TEXT,
+        todos_updated_at INTEGER,
+        team_state TEXT,
+        team_state_updated_at INTEGER,
+        seq INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX sessions_by_tag ON sessions (namespace, tag, created_at);
+    CREATE TABLE messages (
+        id TEXT PRIMARY KEY,
+        session_id TEXT NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
+        seq INTEGER NOT NULL,
+        local_id TEXT,
+        content TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        UNIQUE (session_id, seq)
+    );
+    CREATE UNIQUE INDEX messages_by_local_id ON messages (session_id, local_id)
+        WHERE local_id IS NOT NULL;
+    CREATE TABLE machines (
+        id TEXT PRIMARY KEY,
+        namespace TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        metadata TEXT,
+        metadata_version INTEGER NOT NULL DEFAULT 1,
+        runner_state TEXT,
+        runner_state_version INTEGER NOT NULL DEFAULT 1,
+        active INTEGER NOT NULL DEFAULT 0,
+        active_at INTEGER,
+        seq INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX machines_by_namespace ON machines (namespace);
+    CREATE TABLE users (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        platform TEXT NOT NULL,
+        platform_user_id TEXT NOT NULL,
+        namespace TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        UNIQUE (platform, platform_user_id)
+    );
+    CREATE INDEX users_by_namespace ON users (platform, namespace);
+    CREATE TABLE push_subscriptions (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        namespace TEXT NOT NULL,
+        endpoint TEXT NOT NULL,
+        p256dh TEXT NOT NULL,
+        auth TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        UNIQUE (namespace, endpoint)
+    );",
+];
+
+/// Brings the schema to [`SCHEMA_VERSION`], each step in its own transaction.
+pub(super) fn migrate(conn: &Connection) -> Result<(), StoreError> {
+    let app: i64 = conn.pragma_query_value(None, "application_id", |r| r.get(0))?;
+    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    let tables: i64 = conn.query_row(
+        "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table'",
+        [],
+        |r| r.get(0),
+    )?;
+    if app != APPLICATION_ID && tables > 0 {
+        return Err(StoreError::Incompatible(
+            "this database was not created by hapid (is it the official hub's hapi.db?); \
+             point DB_PATH at a new file — hapid never writes an upstream database in place"
+                .into(),
+        ));
+    }
+    if version > SCHEMA_VERSION {
+        return Err(StoreError::Incompatible(format!(
+            "database schema version {version} is newer than this hapid supports ({SCHEMA_VERSION}); \
+             upgrade hapid"
+        )));
+    }
+    for (from, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        let to = from as i64 + 1;
+        conn.execute_batch(&format!(
+            "BEGIN IMMEDIATE; {sql}; PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {to}; COMMIT;"
+        ))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,196 @@
+//! Store tests against a real SQLite file in a temporary directory (spec/storage.md §10).
+
+use super::*;
+
+fn tmp() -> std::path::PathBuf {
+    let mut b = [0u8; 8];
+    getrandom::getrandom(&mut b).unwrap();
+    let d = std::env::temp_dir().join(format!("hapid-store-{:x}", u64::from_le_bytes(b)));
+    std::fs::create_dir_all(&d).unwrap();
+    d.join("t.db")
+}
+
+fn session(id: &str, ns: &str) -> SessionRow {
+    SessionRow {
+        id: id.into(),
+        tag: Some(format!("tag-{id}")),
+        namespace: ns.into(),
+        created_at: 1,
+        updated_at: 1,
+        active_at: None,
+        metadata: Some(r#"{"path":"/p","host":"h"}"#.into()),
+        metadata_version: 1,
+        agent_state: None,
+        agent_state_version: 1,
+        model: None,
+        effort: None,
+        model_reasoning_effort: None,
+        todos: None,
+        todos_updated_at: None,
+        team_state: None,
+        team_state_updated_at: None,
+        seq: 0,
+    }
+}
+
+fn msg(id: &str, seq: i64, local: Option<&str>) -> MessageRow {
+    MessageRow {
+        id: id.into(),
+        seq,
+        local_id: local.map(Into::into),
+        content: "{}".into(),
+        created_at: seq,
+    }
+}
+
+#[test]
+fn reopen_keeps_committed_rows() {
+    let path = tmp();
+    {
+        let mut s = Store::open(&path).unwrap();
+        s.put_session(&session("a", "default")).unwrap();
+        s.insert_message("a", &msg("m1", 1, Some("l1"))).unwrap();
+        s.commit().unwrap();
+        s.put_session(&session("b", "default")).unwrap(); // never committed
+    }
+    let s = Store::open(&path).unwrap();
+    let ids: Vec<_> = s
+        .load_sessions()
+        .unwrap()
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(ids, ["a"]);
+    assert_eq!(s.message_by_local_id("a", "l1").unwrap().unwrap().id, "m1");
+    assert!(s.integrity_ok());
+}
+
+#[test]
+fn seq_is_unique_per_session_and_local_id_dedupes() {
+    let path = tmp();
+    let mut s = Store::open(&path).unwrap();
+    s.put_session(&session("a", "default")).unwrap();
+    s.put_session(&session("b", "default")).unwrap();
+    s.insert_message("a", &msg("m1", 1, Some("x"))).unwrap();
+    s.insert_message("b", &msg("m2", 1, Some("x"))).unwrap(); // same localId, other session: fine
+    assert!(s.insert_message("a", &msg("m3", 1, None)).is_err()); // seq clash
+    assert!(s.insert_message("a", &msg("m4", 2, Some("x"))).is_err()); // localId clash
+    s.commit().unwrap();
+    assert_eq!(s.max_message_seqs().unwrap().len(), 2);
+}
+
+#[test]
+fn paging_before_and_after() {
+    let mut s = Store::open(&tmp()).unwrap();
+    s.put_session(&session("a", "default")).unwrap();
+    for i in 1..=10 {
+        s.insert_message("a", &msg(&format!("m{i}"), i, None))
+            .unwrap();
+    }
+    s.commit().unwrap();
+    let seqs = |v: Vec<MessageRow>| v.into_iter().map(|m| m.seq).collect::<Vec<_>>();
+    assert_eq!(seqs(s.messages_before("a", None, 3).unwrap()), [8, 9, 10]);
+    assert_eq!(seqs(s.messages_before("a", Some(8), 3).unwrap()), [5, 6, 7]);
+    assert_eq!(seqs(s.messages_after("a", 7, 200).unwrap()), [8, 9, 10]);
+    assert_eq!(seqs(s.recent_messages("a", 2).unwrap()), [10, 9]);
+}
+
+#[test]
+fn delete_cascades_messages() {
+    let mut s = Store::open(&tmp()).unwrap();
+    s.put_session(&session("a", "default")).unwrap();
+    s.insert_message("a", &msg("m1", 1, None)).unwrap();
+    s.delete_session("a").unwrap();
+    s.commit().unwrap();
+    assert_eq!(s.message_count().unwrap(), 0);
+}
+
+#[test]
+fn merge_puts_old_history_first_and_clears_colliding_local_ids() {
+    let mut s = Store::open(&tmp()).unwrap();
+    s.put_session(&session("old", "default")).unwrap();
+    s.put_session(&session("new", "default")).unwrap();
+    s.insert_message("old", &msg("o1", 1, Some("dup"))).unwrap();
+    s.insert_message("old", &msg("o2", 2, Some("keep")))
+        .unwrap();
+    s.insert_message("new", &msg("n1", 1, Some("dup"))).unwrap();
+    s.atomically(|st| st.merge_messages("old", "new", 2, 1))
+        .unwrap();
+    s.commit().unwrap();
+    let v = s.messages_after("new", 0, 200).unwrap();
+    let got: Vec<_> = v
+        .iter()
+        .map(|m| (m.id.as_str(), m.seq, m.local_id.as_deref()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("o1", 1, None),
+            ("o2", 2, Some("keep")),
+            ("n1", 3, Some("dup"))
+        ]
+    );
+}
+
+#[test]
+fn failed_atomic_block_leaves_nothing() {
+    let mut s = Store::open(&tmp()).unwrap();
+    s.put_session(&session("a", "default")).unwrap();
+    s.commit().unwrap();
+    let r: Result<()> = s.atomically(|st| {
+        st.delete_session("a")?;
+        Err(StoreError::Incompatible("injected".into()))
+    });
+    assert!(r.is_err());
+    s.commit().unwrap();
+    assert_eq!(s.load_sessions().unwrap().len(), 1);
+}
+
+#[test]
+fn push_upsert_and_bindings() {
+    let mut s = Store::open(&tmp()).unwrap();
+    let p = PushRow {
+        namespace: "n".into(),
+        endpoint: "e".into(),
+        p256dh: "k1".into(),
+        auth: "a".into(),
+        created_at: 1,
+    };
+    s.upsert_push(&p).unwrap();
+    s.upsert_push(&PushRow {
+        p256dh: "k2".into(),
+        created_at: 2,
+        ..p.clone()
+    })
+    .unwrap();
+    s.upsert_push(&PushRow {
+        namespace: "other".into(),
+        ..p.clone()
+    })
+    .unwrap();
+    s.delete_push("n", "unknown").unwrap();
+    s.commit().unwrap();
+    let rows = s.push_subscriptions("n").unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!((rows[0].p256dh.as_str(), rows[0].created_at), ("k2", 2));
+    s.bind("telegram", "42", "team", 1).unwrap();
+    s.bind("telegram", "42", "other", 2).unwrap(); // ignored
+    assert_eq!(
+        s.binding("telegram", "42").unwrap().as_deref(),
+        Some("team")
+    );
+    assert_eq!(s.bound_users("telegram", "team").unwrap(), ["42"]);
+}
+
+#[test]
+fn refuses_foreign_database() {
+    let path = tmp();
+    {
+        let c = rusqlite::Connection::open(&path).unwrap();
+        c.execute_batch("CREATE TABLE sessions (id TEXT)").unwrap();
+    }
+    assert!(matches!(
+        Store::open(&path),
+        Err(StoreError::Incompatible(_))
+    ));
+}
