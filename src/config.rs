@@ -49,6 +49,7 @@ pub struct Config {
     pub terminal_idle_timeout_ms: u64,
     pub terminal_max: usize,
     pub log_file: Option<PathBuf>,
+    pub vapid: crate::push::vapid::VapidKeys,
 }
 
 /// `(name, default, meaning)` of every variable, for `hapid --help`.
@@ -288,11 +289,20 @@ impl Config {
                 }
             },
         };
+        let settings_for_vapid = settings.clone();
         if dirty {
             write_json_atomic(&settings_path, &Value::Object(settings), 2)?;
         }
 
         let jwt_secret = load_jwt_secret(&home.join("jwt-secret.json"))?;
+        let vapid = load_vapid(
+            &home.join("vapid-keys.json"),
+            &Value::Object(settings_for_vapid),
+        )?;
+        let vapid_subject = match env("VAPID_SUBJECT") {
+            None => "mailto:admin@hapi.run".to_string(),
+            Some(s) => check_vapid_subject(&s)?,
+        };
         let owner_id = load_owner_id(&home.join("owner-id.json"))?;
         let flag = |k: &str| get(k).is_some_and(|v| v == "1" || v == "true");
         let num = |k: &str, d: u64| {
@@ -316,7 +326,7 @@ impl Config {
             jwt_ttl_secs: num("HAPID_JWT_TTL_SECS", 900),
             telegram_bot_token,
             telegram_notification,
-            vapid_subject: get("VAPID_SUBJECT").unwrap_or_else(|| "mailto:admin@hapi.run".into()),
+            vapid_subject,
             elevenlabs_api_key: get("ELEVENLABS_API_KEY"),
             elevenlabs_agent_id: get("ELEVENLABS_AGENT_ID"),
             web_dir: get("HAPI_WEB_DIR").map(expand),
@@ -333,6 +343,7 @@ impl Config {
             terminal_idle_timeout_ms: num("HAPI_TERMINAL_IDLE_TIMEOUT_MS", 900_000),
             terminal_max: num("HAPI_TERMINAL_MAX_TERMINALS", 4) as usize,
             log_file: get("HAPID_LOG_FILE").map(expand),
+            vapid,
         })
     }
 }
@@ -450,6 +461,52 @@ fn load_jwt_secret(path: &Path) -> Result<[u8; 32], String> {
             Ok(secret)
         }
         Err(e) => Err(format!("Cannot read {}: {e}", path.display())),
+    }
+}
+
+/// VAPID keys (spec/push.md §2.2, hapid's rule): `vapid-keys.json`; else imported once from
+/// the official hub's `settings.json` → `vapidKeys`; else generated. An existing but invalid
+/// file stops the hub: rotating keys silently breaks every subscription.
+fn load_vapid(path: &Path, settings: &Value) -> Result<crate::push::vapid::VapidKeys, String> {
+    use crate::push::keys_file;
+    match std::fs::read_to_string(path) {
+        Ok(text) => {
+            set_mode_0600(path);
+            keys_file::parse_keys_json(&text).map_err(|e| {
+                format!("{} is invalid ({e}); fix or remove it (removing it invalidates every push subscription)", path.display())
+            })
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let keys = match keys_file::from_settings(settings) {
+                Some(k) => k,
+                None => crate::push::vapid::VapidKeys::try_generate()
+                    .map_err(|e| format!("cannot generate VAPID keys: {e}"))?,
+            };
+            let v: Value =
+                serde_json::from_str(&keys_file::keys_json(&keys)).map_err(|e| e.to_string())?;
+            write_json_atomic(path, &v, 2)?;
+            Ok(keys)
+        }
+        Err(e) => Err(format!("Cannot read {}: {e}", path.display())),
+    }
+}
+
+/// `VAPID_SUBJECT` must be an `https:` or `mailto:` URL (spec/push.md §2.5).
+fn check_vapid_subject(s: &str) -> Result<String, String> {
+    if s.is_empty() {
+        return Err("VAPID_SUBJECT is set but empty".into());
+    }
+    let ok = match s.split_once(':') {
+        Some(("mailto", rest)) => !rest.is_empty(),
+        Some(("https", rest)) => rest.starts_with("//") && rest.len() > 2,
+        _ => false,
+    };
+    if ok {
+        Ok(s.to_string())
+    } else {
+        Err(format!(
+            "VAPID_SUBJECT must be an https: or mailto: URL, got {s:?}"
+        ))
     }
 }
 

@@ -88,6 +88,7 @@ fn run(backup: Option<String>) -> Result<(), String> {
         telegram_notification: cfg.telegram_notification,
         terminal_idle_timeout_ms: cfg.terminal_idle_timeout_ms,
         terminal_max: cfg.terminal_max,
+        vapid_public: cfg.vapid.public_b64(),
     };
     let hub = Hub::new(settings, store, now).map_err(|e| e.to_string())?;
     let addr: SocketAddr = (cfg.listen_host.as_str(), cfg.listen_port)

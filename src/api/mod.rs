@@ -7,6 +7,9 @@
 
 mod cli;
 mod cors;
+mod machines;
+mod resume;
+mod sessions;
 mod socket_cli;
 mod web;
 

@@ -1,6 +1,6 @@
 //! The web `/api/*` routes (spec/rest.md, spec/auth.md, spec/sse.md).
 
-use super::{Api, Caller, Outcome, json_body, path_param, query_param, session_error};
+use super::{Api, Caller, Outcome, json_body, path_param, query_param};
 use crate::auth::jwt::{self, JwtError};
 use crate::http::{Request, Response};
 use crate::hub::events::Subscription;
@@ -30,35 +30,44 @@ pub fn route(api: &Api, hub: &mut Hub, conn: ConnId, req: &Request, now: Now) ->
             200,
             &json!({ "sessions": hub.session_summaries(&caller.ns) }),
         ),
-        (_, ["sessions", id]) if get => with_id(id, |id| match hub.session(&caller.ns, id) {
-            Ok(s) => Response::json(200, &json!({ "session": s.to_json() })),
-            Err(e) => session_error(e),
-        }),
-        (_, ["sessions", id, "messages"]) if get => {
-            with_id(id, |id| messages_page(hub, &caller, id, &head.query))
+        (_, ["sessions", id, rest @ ..]) => {
+            let Some(sid) = path_param(id) else {
+                return Outcome::Reply(Response::error(404, "Session not found"));
+            };
+            let cx = super::sessions::Ctx {
+                hub,
+                caller: &caller,
+                conn,
+                req,
+                now,
+                sid,
+            };
+            return super::sessions::route(cx, rest);
         }
-        (_, ["machines"]) if get => {
-            let mut list: Vec<&crate::hub::model::Machine> = hub
-                .machines
-                .values()
-                .filter(|mc| mc.namespace == caller.ns && mc.active)
-                .collect();
-            list.sort_by_key(|a| a.created_at);
-            let v: Vec<Value> = list.into_iter().map(|mc| mc.to_json()).collect();
-            Response::json(200, &json!({ "machines": v }))
+        (_, ["machines"]) if get => super::machines::list(hub, &caller),
+        ("POST", ["machines", id, "spawn"]) => {
+            let Some(mid) = path_param(id) else {
+                return Outcome::Reply(Response::error(404, "Machine not found"));
+            };
+            return super::machines::action(hub, &caller, conn, &mid, "spawn", req, now);
+        }
+        ("POST", ["machines", id, "paths", "exists"]) => {
+            let Some(mid) = path_param(id) else {
+                return Outcome::Reply(Response::error(404, "Machine not found"));
+            };
+            return super::machines::action(hub, &caller, conn, &mid, "paths", req, now);
+        }
+        (_, ["push", "vapid-public-key"]) if get => {
+            Response::json(200, &json!({ "publicKey": hub.settings.vapid_public }))
+        }
+        ("POST" | "DELETE", ["push", "subscribe"]) => {
+            super::machines::push_subscribe(hub, &caller, req, now)
         }
         (_, ["events"]) if get => return events(hub, conn, req, &caller),
         ("POST", ["visibility"]) => visibility(hub, req, &caller),
         _ => Response::not_found(),
     };
     Outcome::Reply(reply)
-}
-
-fn with_id(raw: &str, f: impl FnOnce(&str) -> Response) -> Response {
-    match path_param(raw) {
-        Some(id) => f(&id),
-        None => Response::error(404, "Session not found"),
-    }
 }
 
 /// The JWT middleware (spec/auth.md §5).
@@ -178,40 +187,6 @@ fn bind(hub: &mut Hub, req: &Request, now: Now) -> Response {
         200,
         &json!({ "token": mint(hub, &ns, now), "user": telegram_user(hub, &user) }),
     )
-}
-
-/// `GET /api/sessions/:id/messages` (spec/rest.md §3.11).
-fn messages_page(hub: &Hub, caller: &Caller, id: &str, query: &str) -> Response {
-    if let Err(e) = hub.session(&caller.ns, id) {
-        return session_error(e);
-    }
-    let num = |k: &str| query_param(query, k).map(|v| js_number(&v));
-    let limit = match num("limit") {
-        None => 50,
-        Some(Some(n)) if n.fract() == 0.0 && (1.0..=200.0).contains(&n) => n as i64,
-        Some(_) => return Response::error(400, "Invalid query"),
-    };
-    let before = match num("beforeSeq") {
-        None => None,
-        Some(Some(n)) if n.fract() == 0.0 && n >= 1.0 => Some(n as i64),
-        Some(_) => return Response::error(400, "Invalid query"),
-    };
-    match hub.store.messages_before(id, before, limit) {
-        Ok(rows) => {
-            let next = if rows.len() as i64 == limit {
-                rows.first().map(|m| m.seq)
-            } else {
-                None
-            };
-            let has_more = next.is_some_and(|s| s > 1);
-            let msgs: Vec<Value> = rows.iter().map(crate::hub::model::message_json).collect();
-            Response::json(
-                200,
-                &json!({ "messages": msgs, "page": { "limit": limit, "beforeSeq": before, "nextBeforeSeq": next.filter(|_| has_more), "hasMore": has_more } }),
-            )
-        }
-        Err(e) => super::store_failure(e),
-    }
 }
 
 /// JavaScript `Number()` on a query value: trims, "" → 0, decimal/exponent/hex; None = NaN.

@@ -33,6 +33,8 @@ pub enum RpcThen {
         conn: ConnId,
         shape: super::rpc::Shape,
     },
+    /// The spawn of a resume: wait for the new session, then merge.
+    Resume { conn: ConnId, old: String },
     /// Nothing (fire and forget, e.g. Telegram-originated calls).
     Ignore,
 }
@@ -723,6 +725,7 @@ impl Hub {
         }
         if !was_active {
             self.notify_on_session_change(sid, now);
+            self.resume_check(now);
         }
         Ok(())
     }
@@ -865,6 +868,7 @@ impl Hub {
     fn rpc_finish(&mut self, then: RpcThen, result: Result<Value, String>, now: Now) {
         match then {
             RpcThen::Ignore => {}
+            RpcThen::Resume { conn, old } => self.resume_spawned(conn, old, result, now),
             RpcThen::Reply { conn, shape } => {
                 let resp: Response = self.rpc_shape(shape, result, now);
                 self.fx.push(Effect::Reply { conn, resp });

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod events;
 pub mod model;
 pub mod notify;
+pub mod resume;
 pub mod rpc;
 pub mod terminal;
 pub mod todos;
@@ -116,6 +117,8 @@ pub struct HubSettings {
     pub telegram_notification: bool,
     pub terminal_idle_timeout_ms: u64,
     pub terminal_max: usize,
+    /// The VAPID public key (base64url), served to the web.
+    pub vapid_public: String,
 }
 
 /// The hub.
@@ -128,6 +131,8 @@ pub struct Hub {
     pub cli: cli::Cli,
     pub notify: notify::Notify,
     pub terminals: terminal::Terminals,
+    /// Resumes waiting for their new session.
+    pub resumes: Vec<resume::Waiting>,
     /// Effects waiting for the end of the turn.
     pub fx: Vec<Effect>,
     last_heartbeat: Instant,
@@ -169,6 +174,7 @@ impl Hub {
         };
         Ok(Hub {
             cli: cli::Cli::default(),
+            resumes: Vec::new(),
             notify,
             terminals,
             settings,
@@ -187,6 +193,7 @@ impl Hub {
         self.rpc_timeouts(now);
         self.notify_tick(now);
         self.terminal_idle(now);
+        self.resume_check(now);
         if now.mono.duration_since(self.last_heartbeat) >= HEARTBEAT_EVERY {
             self.last_heartbeat = now.mono;
             self.events.heartbeat(now, &mut self.fx);

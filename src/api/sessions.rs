@@ -1,0 +1,531 @@
+//! Session routes of the web API (spec/rest.md §3.2–3.24): actions, messages, permissions,
+//! uploads, files and git. Guards run in the spec's order: lookup (another namespace's id
+//! answers 404 like a missing one), "requires active", body validation, action.
+
+use super::{Caller, Outcome, json_body, query_param, session_error, store_failure};
+use crate::http::{Request, Response};
+use crate::hub::cli::RpcThen;
+use crate::hub::model::Session;
+use crate::hub::rpc::Shape;
+use crate::hub::{ConnId, Hub, Now};
+use serde_json::{Map, Value, json};
+
+/// Largest decoded upload (spec/rest.md §3.15).
+const MAX_UPLOAD: usize = 50 * 1024 * 1024;
+
+/// Everything a session route needs.
+pub struct Ctx<'a> {
+    pub hub: &'a mut Hub,
+    pub caller: &'a Caller,
+    pub conn: ConnId,
+    pub req: &'a Request,
+    pub now: Now,
+    pub sid: String,
+}
+
+impl Ctx<'_> {
+    fn session(&self) -> Option<&Session> {
+        self.hub.session(&self.caller.ns, &self.sid).ok()
+    }
+
+    /// Calls a session RPC; the route answers when it returns.
+    fn rpc(&mut self, name: &str, params: Value, shape: Shape) -> Outcome {
+        let method = format!("{}:{name}", self.sid);
+        self.hub.rpc_call(
+            &self.caller.ns,
+            method,
+            &params,
+            RpcThen::Reply {
+                conn: self.conn,
+                shape,
+            },
+            self.now,
+        );
+        Outcome::Deferred
+    }
+}
+
+fn reply(r: Response) -> Outcome {
+    Outcome::Reply(r)
+}
+
+fn flavor_modes(flavor: &str) -> &'static [&'static str] {
+    match flavor {
+        "codex" | "gemini" => &["default", "read-only", "safe-yolo", "yolo"],
+        "opencode" => &["default", "yolo"],
+        "cursor" => &["default", "plan", "ask", "yolo"],
+        _ => &["default", "acceptEdits", "bypassPermissions", "plan"],
+    }
+}
+
+const ALL_MODES: &[&str] = &[
+    "default",
+    "acceptEdits",
+    "bypassPermissions",
+    "plan",
+    "ask",
+    "read-only",
+    "safe-yolo",
+    "yolo",
+];
+const DECISIONS: &[&str] = &["approved", "approved_for_session", "denied", "abort"];
+
+/// Dispatches `/api/sessions/:id/...` (`rest` = the segments after the id).
+pub fn route(mut cx: Ctx<'_>, rest: &[&str]) -> Outcome {
+    let Some(s) = cx.session() else {
+        return reply(Response::error(404, "Session not found"));
+    };
+    let active = s.active;
+    let m = cx.req.head.method.clone();
+    let get = m == "GET" || m == "HEAD";
+    let inactive = || reply(Response::error(409, "Session is inactive"));
+    match (m.as_str(), rest) {
+        (_, []) if get => reply(Response::json(200, &json!({ "session": s.to_json() }))),
+        ("PATCH", []) => rename(&mut cx),
+        ("DELETE", []) => delete(&mut cx),
+        (_, ["messages"]) if get => reply(messages_page(cx.hub, &cx.sid, &cx.req.head.query)),
+        ("POST", ["messages"]) if !active => inactive(),
+        ("POST", ["messages"]) => send_message(&mut cx),
+        ("POST", ["resume"]) => {
+            super::resume::resume(cx.hub, &cx.caller.ns, &cx.sid, cx.conn, cx.now)
+        }
+        (
+            "POST",
+            ["abort" | "archive" | "switch" | "permission-mode" | "model" | "collaboration-mode"],
+        ) if !active => inactive(),
+        ("POST", ["abort"]) => cx.rpc(
+            "abort",
+            json!({"reason": "User aborted via Telegram Bot"}),
+            Shape::Ok,
+        ),
+        ("POST", ["switch"]) => cx.rpc("switch", json!({"to": "remote"}), Shape::Ok),
+        ("POST", ["archive"]) => {
+            let sid = cx.sid.clone();
+            cx.rpc("killSession", json!({}), Shape::Archive { sid })
+        }
+        ("POST", ["permission-mode"]) => {
+            let b = json_body(cx.req);
+            let Some(mode) = b
+                .get("mode")
+                .and_then(Value::as_str)
+                .filter(|m| ALL_MODES.contains(m))
+            else {
+                return reply(Response::error(400, "Invalid body"));
+            };
+            if !flavor_modes(s.flavor()).contains(&mode) {
+                return reply(Response::error(
+                    400,
+                    "Invalid permission mode for session flavor",
+                ));
+            }
+            let sid = cx.sid.clone();
+            cx.rpc(
+                "set-session-config",
+                json!({"permissionMode": mode}),
+                Shape::Config { sid },
+            )
+        }
+        ("POST", ["model"]) => {
+            let b = json_body(cx.req);
+            let model = match b.get("model") {
+                Some(Value::Null) => Value::Null,
+                Some(Value::String(t)) if !t.trim().is_empty() => json!(t.trim()),
+                _ => return reply(Response::error(400, "Invalid body")),
+            };
+            if s.flavor() != "claude" {
+                return reply(Response::error(
+                    400,
+                    "Model selection is only supported for Claude sessions",
+                ));
+            }
+            let sid = cx.sid.clone();
+            cx.rpc(
+                "set-session-config",
+                json!({"model": model}),
+                Shape::Config { sid },
+            )
+        }
+        ("POST", ["collaboration-mode"]) => {
+            if s.flavor() != "codex" {
+                return reply(Response::error(
+                    400,
+                    "Collaboration mode is only supported for Codex sessions",
+                ));
+            }
+            if s.agent_state.get("controlledByUser") == Some(&Value::Bool(true)) {
+                return reply(Response::error(
+                    409,
+                    "Collaboration mode can only be changed for remote Codex sessions",
+                ));
+            }
+            let b = json_body(cx.req);
+            let Some(mode) = b
+                .get("mode")
+                .and_then(Value::as_str)
+                .filter(|m| *m == "default" || *m == "plan")
+            else {
+                return reply(Response::error(400, "Invalid body"));
+            };
+            let sid = cx.sid.clone();
+            cx.rpc(
+                "set-session-config",
+                json!({"collaborationMode": mode}),
+                Shape::Config { sid },
+            )
+        }
+        ("POST", ["permissions", _, "approve" | "deny"]) if !active => inactive(),
+        ("POST", ["permissions", rid, action]) => {
+            let Some(rid) = super::path_param(rid) else {
+                return reply(Response::error(404, "Request not found"));
+            };
+            permission(&mut cx, &rid, *action == "approve")
+        }
+        ("POST", ["upload"] | ["upload", "delete"]) if !active => inactive(),
+        ("POST", ["upload"]) => upload(&mut cx),
+        ("POST", ["upload", "delete"]) => {
+            let b = json_body(cx.req);
+            let Some(path) = b
+                .get("path")
+                .and_then(Value::as_str)
+                .filter(|p| !p.is_empty())
+            else {
+                return reply(Response::error(400, "Invalid body"));
+            };
+            let params = json!({"sessionId": cx.sid, "path": path});
+            cx.rpc("deleteUpload", params, Shape::Verbatim500)
+        }
+        (_, ["slash-commands"]) if get => {
+            let agent = s.flavor().to_string();
+            cx.rpc(
+                "listSlashCommands",
+                json!({"agent": agent}),
+                Shape::Verbatim200,
+            )
+        }
+        (_, ["skills"]) if get => cx.rpc("listSkills", json!({}), Shape::Verbatim200),
+        (
+            _,
+            [
+                what @ ("git-status" | "git-diff-numstat" | "git-diff-file" | "file" | "files"
+                | "directory"),
+            ],
+        ) if get => files_and_git(&mut cx, what),
+        _ => reply(Response::not_found()),
+    }
+}
+
+/// `PATCH /api/sessions/:id` (spec/rest.md §3.9): `name` set on the stored metadata object,
+/// keeping every other key (upstream dropped unknown keys here).
+fn rename(cx: &mut Ctx<'_>) -> Outcome {
+    let b = json_body(cx.req);
+    let Some(name) = b
+        .get("name")
+        .and_then(Value::as_str)
+        .filter(|n| (1..=255).contains(&n.chars().count()))
+    else {
+        return reply(Response::error(400, "Invalid body: name is required"));
+    };
+    let hub = &mut *cx.hub;
+    let Some(s) = hub.sessions.get_mut(&cx.sid) else {
+        return reply(Response::error(500, "Session not found"));
+    };
+    let before = s.clone();
+    let mut meta = match &s.metadata {
+        Value::Object(m) => m.clone(),
+        _ => {
+            let mut m = Map::new();
+            m.insert("path".into(), json!(""));
+            m.insert("host".into(), json!(""));
+            m
+        }
+    };
+    meta.insert("name".into(), json!(name));
+    s.metadata = Value::Object(meta);
+    s.metadata_version += 1;
+    s.seq += 1;
+    if let Err(e) = hub.store.put_session(&s.to_row()) {
+        *s = before;
+        crate::log::warn(&format!("rename: {e}"));
+        return reply(Response::error(500, "Failed to update session metadata"));
+    }
+    let (ns, full) = (s.namespace.clone(), s.to_json());
+    hub.events.publish(
+        &ns,
+        json!({"type": "session-updated", "sessionId": cx.sid, "data": full}),
+        &mut hub.fx,
+    );
+    reply(Response::json(200, &json!({"ok": true})))
+}
+
+/// `DELETE /api/sessions/:id` (spec/rest.md §3.10).
+fn delete(cx: &mut Ctx<'_>) -> Outcome {
+    if cx.session().is_some_and(|s| s.active) {
+        return reply(Response::error(
+            409,
+            "Cannot delete active session. Archive it first.",
+        ));
+    }
+    match cx.hub.delete_session(&cx.sid) {
+        Ok(()) => reply(Response::json(200, &json!({"ok": true}))),
+        Err(e) => {
+            crate::log::warn(&format!("delete: {e:?}"));
+            reply(Response::error(500, "Failed to delete session"))
+        }
+    }
+}
+
+/// `GET /api/sessions/:id/messages` (spec/rest.md §3.11): an invalid `limit` or `beforeSeq`
+/// makes both fall back to the defaults, as upstream does.
+pub fn messages_page(hub: &Hub, sid: &str, query: &str) -> Response {
+    let num = |k: &str| query_param(query, k).map(|v| super::web::js_number(&v));
+    let limit = num("limit");
+    let before = num("beforeSeq");
+    let valid_limit =
+        |n: Option<f64>| n.is_some_and(|n| n.fract() == 0.0 && (1.0..=200.0).contains(&n));
+    let valid_before = |n: Option<f64>| n.is_some_and(|n| n.fract() == 0.0 && n >= 1.0);
+    let ok = limit.is_none_or(valid_limit) && before.is_none_or(valid_before);
+    let (limit, before) = if ok {
+        (
+            limit.flatten().map_or(50, |n| n as i64),
+            before.flatten().map(|n| n as i64),
+        )
+    } else {
+        (50, None)
+    };
+    match hub.store.messages_before(sid, before, limit) {
+        Ok(rows) => {
+            let next = rows.first().map(|m| m.seq);
+            let has_more = match next {
+                Some(n) => match hub.store.messages_before(sid, Some(n), 1) {
+                    Ok(v) => !v.is_empty(),
+                    Err(e) => return store_failure(e),
+                },
+                None => false,
+            };
+            let msgs: Vec<Value> = rows.iter().map(crate::hub::model::message_json).collect();
+            Response::json(
+                200,
+                &json!({ "messages": msgs, "page": { "limit": limit, "beforeSeq": before, "nextBeforeSeq": next, "hasMore": has_more } }),
+            )
+        }
+        Err(e) => store_failure(e),
+    }
+}
+
+fn valid_attachment(a: &Value) -> bool {
+    let s = |k: &str| a.get(k).is_some_and(Value::is_string);
+    s("id")
+        && s("filename")
+        && s("mimeType")
+        && s("path")
+        && a.get("size").is_some_and(Value::is_number)
+        && a.get("previewUrl").is_none_or(Value::is_string)
+}
+
+/// `POST /api/sessions/:id/messages` (spec/rest.md §3.12).
+fn send_message(cx: &mut Ctx<'_>) -> Outcome {
+    let b = json_body(cx.req);
+    let Some(text) = b.get("text").and_then(Value::as_str) else {
+        return reply(Response::error(400, "Invalid body"));
+    };
+    let local_id = match b.get("localId") {
+        None => None,
+        Some(Value::String(l)) if !l.is_empty() => Some(l.clone()),
+        Some(_) => return reply(Response::error(400, "Invalid body")),
+    };
+    let attachments = match b.get("attachments") {
+        None => None,
+        Some(Value::Array(a)) if a.iter().all(valid_attachment) => Some(a.clone()),
+        Some(_) => return reply(Response::error(400, "Invalid body")),
+    };
+    if text.is_empty() && attachments.as_ref().is_none_or(Vec::is_empty) {
+        return reply(Response::error(400, "Message requires text or attachments"));
+    }
+    let mut inner = json!({"type": "text", "text": text});
+    if let Some(a) = attachments {
+        inner["attachments"] = Value::Array(a);
+    }
+    let content = json!({"role": "user", "content": inner, "meta": {"sentFrom": "webapp"}});
+    match cx
+        .hub
+        .user_message(&cx.sid, content, local_id.as_deref(), cx.now)
+    {
+        Ok(_) => reply(Response::json(200, &json!({"ok": true}))),
+        Err(e) => reply(session_error(e)),
+    }
+}
+
+/// Approve / deny (spec/rest.md §3.13–3.14).
+fn permission(cx: &mut Ctx<'_>, rid: &str, approve: bool) -> Outcome {
+    let pending = cx
+        .session()
+        .is_some_and(|s| s.pending_requests().iter().any(|r| r == rid));
+    let b = match json_body(cx.req) {
+        Value::Null => json!({}),
+        v => v,
+    };
+    let decision_ok = b
+        .get("decision")
+        .is_none_or(|d| d.as_str().is_some_and(|d| DECISIONS.contains(&d)));
+    if !approve {
+        if !pending {
+            return reply(Response::error(404, "Request not found"));
+        }
+        if !b.is_object() || !decision_ok {
+            return reply(Response::error(400, "Invalid body"));
+        }
+        let mut p = json!({"id": rid, "approved": false});
+        if let Some(d) = b.get("decision") {
+            p["decision"] = d.clone();
+        }
+        return cx.rpc("permission", p, Shape::Ok);
+    }
+    let mode_ok = b
+        .get("mode")
+        .is_none_or(|m| m.as_str().is_some_and(|m| ALL_MODES.contains(&m)));
+    let tools_ok = b
+        .get("allowTools")
+        .is_none_or(|t| t.as_array().is_some_and(|a| a.iter().all(Value::is_string)));
+    let answers_ok = b.get("answers").is_none_or(|a| {
+        a.as_object().is_some_and(|o| {
+            o.values().all(|v| {
+                let strs = |x: &Value| x.as_array().is_some_and(|a| a.iter().all(Value::is_string));
+                strs(v) || v.get("answers").is_some_and(strs)
+            })
+        })
+    });
+    if !b.is_object() || !mode_ok || !tools_ok || !decision_ok || !answers_ok {
+        return reply(Response::error(400, "Invalid body"));
+    }
+    if !pending {
+        return reply(Response::error(404, "Request not found"));
+    }
+    if let Some(mode) = b.get("mode").and_then(Value::as_str) {
+        let flavor = cx
+            .session()
+            .map(|s| s.flavor().to_string())
+            .unwrap_or_default();
+        if !flavor_modes(&flavor).contains(&mode) {
+            return reply(Response::error(
+                400,
+                "Invalid permission mode for session flavor",
+            ));
+        }
+    }
+    let mut p = json!({"id": rid, "approved": true});
+    for k in ["mode", "allowTools", "decision", "answers"] {
+        if let Some(v) = b.get(k) {
+            p[k] = v.clone();
+        }
+    }
+    cx.rpc("permission", p, Shape::Ok)
+}
+
+/// `POST /api/sessions/:id/upload` (spec/rest.md §3.15).
+fn upload(cx: &mut Ctx<'_>) -> Outcome {
+    let b = json_body(cx.req);
+    let len_ok = |k: &str| {
+        b.get(k)
+            .and_then(Value::as_str)
+            .filter(|s| (1..=255).contains(&s.chars().count()))
+    };
+    let (Some(filename), Some(mime), Some(content)) = (
+        len_ok("filename"),
+        len_ok("mimeType"),
+        b.get("content")
+            .and_then(Value::as_str)
+            .filter(|c| !c.is_empty()),
+    ) else {
+        return reply(Response::error(400, "Invalid body"));
+    };
+    let padding = if content.ends_with("==") {
+        2
+    } else {
+        usize::from(content.ends_with('='))
+    };
+    if (content.len() * 3 / 4).saturating_sub(padding) > MAX_UPLOAD {
+        return reply(Response::json(
+            413,
+            &json!({"success": false, "error": "File too large (max 50MB)"}),
+        ));
+    }
+    let params =
+        json!({"sessionId": cx.sid, "filename": filename, "content": content, "mimeType": mime});
+    cx.rpc("uploadFile", params, Shape::Verbatim500)
+}
+
+/// Git and file routes (spec/rest.md §3.19–3.24).
+fn files_and_git(cx: &mut Ctx<'_>, what: &str) -> Outcome {
+    let Some(path) = cx.session().and_then(|s| {
+        s.exposed_metadata()
+            .get("path")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    }) else {
+        return reply(Response::json(
+            200,
+            &json!({"success": false, "error": "Session path not available"}),
+        ));
+    };
+    let q = cx.req.head.query.clone();
+    let staged = match query_param(&q, "staged").as_deref() {
+        Some("true") => Some(true),
+        Some("false") => Some(false),
+        _ => None,
+    };
+    let file_path = query_param(&q, "path").filter(|p| !p.is_empty());
+    let with_staged = |mut v: Value| {
+        if let Some(s) = staged {
+            v["staged"] = json!(s);
+        }
+        v
+    };
+    match what {
+        "git-status" => cx.rpc("git-status", json!({"cwd": path}), Shape::Verbatim200),
+        "git-diff-numstat" => cx.rpc(
+            "git-diff-numstat",
+            with_staged(json!({"cwd": path})),
+            Shape::Verbatim200,
+        ),
+        "git-diff-file" => {
+            let Some(fp) = file_path else {
+                return reply(Response::error(400, "Invalid file path"));
+            };
+            cx.rpc(
+                "git-diff-file",
+                with_staged(json!({"cwd": path, "filePath": fp})),
+                Shape::Verbatim200,
+            )
+        }
+        "file" => {
+            let Some(fp) = file_path else {
+                return reply(Response::error(400, "Invalid file path"));
+            };
+            cx.rpc("readFile", json!({"path": fp}), Shape::Verbatim200)
+        }
+        "files" => {
+            let limit = match query_param(&q, "limit").map(|v| super::web::js_number(&v)) {
+                None => 200,
+                Some(Some(n)) if n.fract() == 0.0 && (1.0..=500.0).contains(&n) => n as usize,
+                Some(_) => return reply(Response::error(400, "Invalid query")),
+            };
+            let mut args = vec![json!("--files")];
+            if let Some(query) = query_param(&q, "query")
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+            {
+                args.push(json!("--iglob"));
+                args.push(json!(format!("*{query}*")));
+            }
+            cx.rpc(
+                "ripgrep",
+                json!({"args": args, "cwd": path}),
+                Shape::Files { limit },
+            )
+        }
+        _ => {
+            let dir = query_param(&q, "path").unwrap_or_default();
+            cx.rpc("listDirectory", json!({"path": dir}), Shape::Verbatim200)
+        }
+    }
+}
