@@ -89,6 +89,9 @@ fn run(backup: Option<String>) -> Result<(), String> {
         terminal_idle_timeout_ms: cfg.terminal_idle_timeout_ms,
         terminal_max: cfg.terminal_max,
         vapid_public: cfg.vapid.public_b64(),
+        vapid: cfg.vapid.clone(),
+        vapid_subject: cfg.vapid_subject.clone(),
+        push_allow_http: cfg.push_allow_http,
     };
     let hub = Hub::new(settings, store, now).map_err(|e| e.to_string())?;
     let addr: SocketAddr = (cfg.listen_host.as_str(), cfg.listen_port)

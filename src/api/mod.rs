@@ -195,6 +195,15 @@ impl App for HapiApp {
     fn sio_disconnect(&mut self, socket: SocketId, now: Now) {
         self.hub.socket_gone(socket, now);
     }
+
+    fn outbound_done(
+        &mut self,
+        id: u64,
+        result: Result<crate::http::client::ClientResponse, String>,
+        now: Now,
+    ) {
+        self.hub.outbound_done(id, result, now);
+    }
 }
 
 /// The page served at non-API paths when no web app directory is configured.

@@ -3,6 +3,7 @@
 //! Sans-IO: bytes in, [`Request`]s out; [`Response`]s in, bytes out. The reactor owns the
 //! sockets and buffers; the api layer decides what each route answers.
 
+pub mod client;
 mod request;
 mod response;
 

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod events;
 pub mod model;
 pub mod notify;
+pub mod push;
 pub mod resume;
 pub mod rpc;
 pub mod terminal;
@@ -89,6 +90,19 @@ pub enum Effect {
     },
     /// Disconnect a socket from its namespace.
     Disconnect { socket: SocketId },
+    /// Send an outbound HTTP(S) request; the result comes back through `Hub::outbound_done`.
+    Outbound {
+        id: u64,
+        req: crate::http::client::ClientRequest,
+        timeout: std::time::Duration,
+    },
+}
+
+/// Who is waiting for an outbound request.
+#[derive(Debug)]
+pub enum OutOwner {
+    /// A Web Push delivery.
+    Push(push::Attempt),
 }
 
 /// Errors of hub operations; the api layer maps them to responses.
@@ -119,6 +133,12 @@ pub struct HubSettings {
     pub terminal_max: usize,
     /// The VAPID public key (base64url), served to the web.
     pub vapid_public: String,
+    /// The VAPID key pair.
+    pub vapid: crate::push::vapid::VapidKeys,
+    /// VAPID `sub`.
+    pub vapid_subject: String,
+    /// Test-only: allow `http://` push endpoints and API bases.
+    pub push_allow_http: bool,
 }
 
 /// The hub.
@@ -133,6 +153,11 @@ pub struct Hub {
     pub terminals: terminal::Terminals,
     /// Resumes waiting for their new session.
     pub resumes: Vec<resume::Waiting>,
+    /// Web Push retries and counters.
+    pub push: push::PushState,
+    /// Outbound requests in flight, by id.
+    pub outbound: HashMap<u64, OutOwner>,
+    next_outbound: u64,
     /// Effects waiting for the end of the turn.
     pub fx: Vec<Effect>,
     last_heartbeat: Instant,
@@ -175,6 +200,9 @@ impl Hub {
         Ok(Hub {
             cli: cli::Cli::default(),
             resumes: Vec::new(),
+            push: push::PushState::default(),
+            outbound: HashMap::new(),
+            next_outbound: 1,
             notify,
             terminals,
             settings,
@@ -194,6 +222,7 @@ impl Hub {
         self.notify_tick(now);
         self.terminal_idle(now);
         self.resume_check(now);
+        self.push_retries(now);
         if now.mono.duration_since(self.last_heartbeat) >= HEARTBEAT_EVERY {
             self.last_heartbeat = now.mono;
             self.events.heartbeat(now, &mut self.fx);
@@ -223,6 +252,27 @@ impl Hub {
         }
         for (ns, ev) in out {
             self.events.publish(&ns, ev, &mut self.fx);
+        }
+    }
+
+    /// Registers an outbound request's owner; returns its id.
+    pub fn outbound_id(&mut self, owner: OutOwner) -> u64 {
+        let id = self.next_outbound;
+        self.next_outbound += 1;
+        self.outbound.insert(id, owner);
+        id
+    }
+
+    /// An outbound request finished.
+    pub fn outbound_done(
+        &mut self,
+        id: u64,
+        result: Result<crate::http::client::ClientResponse, String>,
+        now: Now,
+    ) {
+        match self.outbound.remove(&id) {
+            Some(OutOwner::Push(a)) => self.push_done(a, result, now),
+            None => {}
         }
     }
 

@@ -49,8 +49,6 @@ pub(super) struct SessionState {
 #[derive(Debug, Default)]
 pub struct Notify {
     pub(super) state: HashMap<String, SessionState>,
-    /// Waiting for Web Push delivery.
-    pub push_queue: VecDeque<Notification>,
     /// Waiting for the Telegram bot.
     pub telegram_queue: VecDeque<Notification>,
     /// Whether a Telegram channel exists (else nothing is queued for it).
@@ -127,7 +125,7 @@ impl Hub {
             push_payload: payload::session_ready_payload(sid, &body),
             body,
         };
-        self.notify_dispatch(n);
+        self.notify_dispatch(n, now);
     }
 
     /// The session was removed or ended: forget its state.
@@ -172,7 +170,7 @@ impl Hub {
                 push_payload: payload::permission_request_payload(&sid, request_id, &body),
                 body,
             };
-            self.notify_dispatch(n);
+            self.notify_dispatch(n, now);
         }
     }
 
@@ -182,14 +180,14 @@ impl Hub {
     }
 
     /// Web channel (toast, else push) and Telegram channel.
-    fn notify_dispatch(&mut self, n: Notification) {
+    fn notify_dispatch(&mut self, n: Notification, now: Now) {
         self.notify.produced += 1;
         let data = json!({ "title": n.title, "body": n.body, "sessionId": n.session_id, "url": payload::session_url(&n.session_id) });
         let toasted = self.events.toast(&n.namespace, data, &mut self.fx);
         if toasted > 0 {
             self.notify.toasts += toasted as u64;
         } else {
-            push_bounded(&mut self.notify.push_queue, n.clone());
+            self.push_notification(&n, now);
         }
         if self.notify.telegram_enabled {
             push_bounded(&mut self.notify.telegram_queue, n);

@@ -101,6 +101,14 @@ pub trait App {
     fn sio_ack(&mut self, socket: SocketId, id: u64, args: Vec<Value>, now: Now);
     /// A socket left (client disconnect, transport closed).
     fn sio_disconnect(&mut self, socket: SocketId, now: Now);
+    /// An outbound request finished.
+    fn outbound_done(
+        &mut self,
+        _id: u64,
+        _result: Result<crate::http::client::ClientResponse, String>,
+        _now: Now,
+    ) {
+    }
     /// Metrics text (connections etc. are added by the reactor).
     fn metrics(&self, _out: &mut String) {}
 }

@@ -14,6 +14,7 @@ pub mod app;
 mod buffer;
 mod conn;
 mod eio;
+pub mod outbound;
 pub mod timers;
 
 pub use app::{App, ConnectReply, EioConfig, EioKind, OriginCheck, Outcome};
@@ -32,7 +33,8 @@ use timers::Timers;
 
 const LISTENER: Token = Token(0);
 const SIGNALS: Token = Token(1);
-const FIRST_CONN: usize = 2;
+const WAKER: Token = Token(2);
+const FIRST_CONN: usize = 3;
 
 /// App-wide periodic work (expiry sweep, heartbeats, call timeouts) runs on this tick.
 const TICK: Duration = Duration::from_secs(1);
@@ -87,6 +89,8 @@ pub struct Reactor<A: App> {
     stop: bool,
     /// Counters.
     pub stats: Stats,
+    /// The outbound HTTP(S) client.
+    pub outbound: outbound::Outbound,
 }
 
 impl<A: App> Reactor<A> {
@@ -99,7 +103,10 @@ impl<A: App> Reactor<A> {
         let mut signals = Signals::new([SIGTERM, SIGINT, SIGHUP])?;
         poll.registry()
             .register(&mut signals, SIGNALS, Interest::READABLE)?;
+        let waker = std::sync::Arc::new(mio::Waker::new(poll.registry(), WAKER)?);
+        let outbound = outbound::Outbound::new(waker)?;
         Ok(Reactor {
+            outbound,
             poll,
             listener: Some(listener),
             signals,
@@ -144,15 +151,27 @@ impl<A: App> Reactor<A> {
                 match ev.token() {
                     LISTENER => self.accept(now),
                     SIGNALS => self.on_signals(),
+                    WAKER => self.outbound.on_wake(now.mono, self.poll.registry()),
+                    Token(t) if outbound::Outbound::owns(t) => {
+                        self.outbound.on_event(t, now.mono, self.poll.registry())
+                    }
                     Token(t) => self.on_conn_event(t, ev.is_readable(), ev.is_writable(), now),
                 }
             }
             while let Some(t) = self.timers.pop_due(now.mono) {
                 self.on_timer(t, now);
             }
+            self.outbound_results(now);
             self.end_turn(now)?;
         }
         self.shutdown()
+    }
+
+    /// Hands finished outbound exchanges to the app (before the commit: they may write).
+    fn outbound_results(&mut self, now: Now) {
+        for (id, r) in self.outbound.take_done() {
+            self.app.outbound_done(id, r, now);
+        }
     }
 
     /// Commit, then release effects, then flush and reap.
@@ -160,6 +179,7 @@ impl<A: App> Reactor<A> {
         self.app.commit()?;
         // Applying effects may produce more (e.g. a socket closed by a write failure).
         loop {
+            self.outbound_results(now);
             let fx = self.app.take_effects();
             if fx.is_empty() {
                 break;
@@ -390,6 +410,7 @@ impl<A: App> Reactor<A> {
         match t {
             Timer::Tick => {
                 self.timers.arm(now.mono + TICK, Timer::Tick);
+                self.outbound.on_tick(now.mono, self.poll.registry());
                 self.app.tick(now);
             }
             Timer::Eio(sid) => self.eio_timer(&sid, now),
@@ -487,6 +508,10 @@ impl<A: App> Reactor<A> {
                 self.sio_send(socket, &p, binary, now);
             }
             Effect::Disconnect { socket } => self.sio_server_disconnect(socket, now),
+            Effect::Outbound { id, req, timeout } => {
+                let job = outbound::Job { id, req, timeout };
+                self.outbound.submit(job, now.mono, self.poll.registry());
+            }
         }
     }
 
