@@ -24,4 +24,6 @@ pub mod reactor;
 pub mod socketio;
 pub mod sse;
 pub mod store;
+pub mod telegram;
+pub mod voice;
 pub mod ws;

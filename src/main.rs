@@ -92,6 +92,12 @@ fn run(backup: Option<String>) -> Result<(), String> {
         vapid: cfg.vapid.clone(),
         vapid_subject: cfg.vapid_subject.clone(),
         push_allow_http: cfg.push_allow_http,
+        public_url: cfg.public_url.clone(),
+        telegram_api_base: cfg.telegram_api_base.clone(),
+        elevenlabs_api_key: cfg.elevenlabs_api_key.clone(),
+        elevenlabs_agent_id: cfg.elevenlabs_agent_id.clone(),
+        elevenlabs_api_base: cfg.elevenlabs_api_base.clone(),
+        retention_days: cfg.retention_days,
     };
     let hub = Hub::new(settings, store, now).map_err(|e| e.to_string())?;
     let addr: SocketAddr = (cfg.listen_host.as_str(), cfg.listen_port)

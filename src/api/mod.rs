@@ -12,6 +12,7 @@ mod resume;
 mod sessions;
 mod socket_cli;
 mod web;
+pub mod web_app;
 
 use crate::http::{Head, Request, Response};
 use crate::hub::{ConnId, Effect, Hub, HubError, Now, SocketId};
@@ -28,6 +29,7 @@ pub const UPLOAD_BODY_LIMIT: usize = 68 * 1024 * 1024;
 /// The api context: settings the routes need.
 pub struct Api {
     cors: cors::Cors,
+    web: web_app::WebApp,
     metrics_public: bool,
     eio: EioConfig,
 }
@@ -51,8 +53,23 @@ impl Api {
     pub fn new(cfg: &crate::config::Config) -> Api {
         Api {
             cors: cors::Cors::new(cfg.cors_origins.clone()),
+            web: web_app::WebApp::load(cfg.web_dir.as_deref()),
             metrics_public: cfg.metrics_public,
             // spec/cli-protocol.md §4.2: 48 MiB, so whole-file RPC answers fit.
+            eio: EioConfig {
+                ping_interval_ms: 25_000,
+                ping_timeout_ms: 20_000,
+                max_payload: 48 * 1024 * 1024,
+            },
+        }
+    }
+
+    /// An api context with default settings and the given CORS origins (tests, fuzzing).
+    pub fn with_origins(origins: Vec<String>) -> Api {
+        Api {
+            cors: cors::Cors::new(origins),
+            web: web_app::WebApp::Builtin,
+            metrics_public: false,
             eio: EioConfig {
                 ping_interval_ms: 25_000,
                 ping_timeout_ms: 20_000,
@@ -80,7 +97,7 @@ impl Api {
         &self,
         hub: &mut Hub,
         conn: ConnId,
-        _peer: SocketAddr,
+        peer: SocketAddr,
         req: &Request,
         now: Now,
     ) -> Outcome {
@@ -92,10 +109,11 @@ impl Api {
         }
         if path == "/health" {
             return Outcome::Reply(if get {
-                Response::json(
-                    200,
-                    &serde_json::json!({"status": "ok", "protocolVersion": 1}),
-                )
+                // v0.30.7 adds capabilities (the current web probes them); hapid has neither.
+                let caps = serde_json::json!({"workGraph": false, "titleSuggestion": false});
+                let body =
+                    serde_json::json!({"status": "ok", "protocolVersion": 1, "capabilities": caps});
+                Response::json(200, &body)
             } else {
                 Response::not_found()
             });
@@ -110,7 +128,7 @@ impl Api {
             let out = if is_cli {
                 Outcome::Reply(cli::route(hub, req, now))
             } else {
-                web::route(self, hub, conn, req, now)
+                web::route(self, hub, conn, req, now, peer.ip())
             };
             return match out {
                 Outcome::Reply(r) => Outcome::Reply(self.cors.decorate(origin, r)),
@@ -118,10 +136,20 @@ impl Api {
                 other => other,
             };
         }
-        if path == "/metrics" && self.metrics_public {
+        if path == "/metrics" && get {
+            return match self.metrics_public {
+                true => Outcome::Metrics,
+                false => match web::authenticate(hub, req, now, peer.ip()) {
+                    Ok(_) => Outcome::Metrics,
+                    Err(r) => Outcome::Reply(r),
+                },
+            };
+        }
+        if path.starts_with("/api") {
+            // "/apifoo": not under /api/*, and no static file or SPA fallback either (§5.1).
             return Outcome::Reply(Response::not_found());
         }
-        Outcome::Reply(builtin_page(head))
+        Outcome::Reply(self.web.serve(head))
     }
 }
 
@@ -205,25 +233,6 @@ impl App for HapiApp {
         self.hub.outbound_done(id, result, now);
     }
 }
-
-/// The page served at non-API paths when no web app directory is configured.
-fn builtin_page(head: &Head) -> Response {
-    if head.method != "GET" && head.method != "HEAD" {
-        return Response::not_found();
-    }
-    if head.path.starts_with("/api") {
-        return Response::not_found();
-    }
-    Response::new(200, "text/html; charset=utf-8", BUILTIN_PAGE).header("Cache-Control", "no-cache")
-}
-
-const BUILTIN_PAGE: &str = "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
-<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><title>hapid</title></head>\
-<body style=\"font-family:system-ui,sans-serif;max-width:40em;margin:3em auto;padding:0 1em\">\
-<h1>hapid is running</h1><p>This is hapid, a small hub for HAPI: the <code>hapi</code> CLI connects \
-here, and the web app talks to its <code>/api</code>.</p><p>No web app is configured. Start hapid with \
-<code>HAPI_WEB_DIR=/path/to/web/dist</code> to serve the HAPI web app from this address.</p>\
-<p>Health: <a href=\"/health\">/health</a></p></body></html>";
 
 /// Maps a hub error to the standard answer for a session route.
 pub fn session_error(e: HubError) -> Response {

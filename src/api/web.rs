@@ -6,19 +6,38 @@ use crate::http::{Request, Response};
 use crate::hub::events::Subscription;
 use crate::hub::{ConnId, Hub, Now};
 use serde_json::{Value, json};
+use std::net::IpAddr;
 
 /// Dispatches an `/api/*` request.
-pub fn route(api: &Api, hub: &mut Hub, conn: ConnId, req: &Request, now: Now) -> Outcome {
+pub fn route(
+    api: &Api,
+    hub: &mut Hub,
+    conn: ConnId,
+    req: &Request,
+    now: Now,
+    ip: IpAddr,
+) -> Outcome {
     let head = &req.head;
     let path = head.path.as_str();
     let m = head.method.as_str();
     match (m, path) {
-        ("POST", "/api/auth") => return Outcome::Reply(auth(hub, req, now)),
+        ("POST", "/api/auth") => {
+            if let Some(ms) = hub.throttle.wait_ms(ip, now) {
+                return Outcome::Reply(throttled(hub, ms));
+            }
+            let r = auth(hub, req, now);
+            match r.status {
+                200 => hub.throttle.succeed(ip),
+                401 => hub.throttle.fail(ip, now),
+                _ => {}
+            }
+            return Outcome::Reply(r);
+        }
         ("POST", "/api/bind") => return Outcome::Reply(bind(hub, req, now)),
         (_, "/api/auth" | "/api/bind") => return Outcome::Reply(Response::not_found()),
         _ => {}
     }
-    let caller = match authenticate(hub, req, now) {
+    let caller = match authenticate(hub, req, now, ip) {
         Ok(c) => c,
         Err(r) => return Outcome::Reply(r),
     };
@@ -64,14 +83,46 @@ pub fn route(api: &Api, hub: &mut Hub, conn: ConnId, req: &Request, now: Now) ->
             super::machines::push_subscribe(hub, &caller, req, now)
         }
         (_, ["events"]) if get => return events(hub, conn, req, &caller),
+        ("POST", ["voice", "token"]) => match hub.voice_token(conn, &req.body, now) {
+            Some(r) => r,
+            None => return Outcome::Deferred,
+        },
         ("POST", ["visibility"]) => visibility(hub, req, &caller),
         _ => Response::not_found(),
     };
     Outcome::Reply(reply)
 }
 
-/// The JWT middleware (spec/auth.md §5).
-fn authenticate(hub: &Hub, req: &Request, now: Now) -> Result<Caller, Response> {
+fn throttled(hub: &mut Hub, wait_ms: i64) -> Response {
+    hub.throttle.refused += 1;
+    let secs = (wait_ms + 999) / 1000;
+    Response::error(429, "Too many failed attempts; try again later")
+        .header("Retry-After", secs.to_string())
+}
+
+/// The JWT middleware (spec/auth.md §5), with throttling of clients that keep presenting
+/// forged tokens (an expired but genuine token is normal web behaviour and is not counted).
+pub fn authenticate(
+    hub: &mut Hub,
+    req: &Request,
+    now: Now,
+    ip: IpAddr,
+) -> Result<Caller, Response> {
+    if let Some(ms) = hub.throttle.wait_ms(ip, now) {
+        return Err(throttled(hub, ms));
+    }
+    let r = verify_bearer(hub, req, now);
+    if let Err(forged) = &r
+        && forged.1
+    {
+        hub.throttle.fail(ip, now);
+    }
+    r.map_err(|(resp, _)| resp)
+}
+
+/// Verifies the request's JWT; on failure also says whether the token was forged (bad
+/// signature or structure) rather than merely expired.
+fn verify_bearer(hub: &Hub, req: &Request, now: Now) -> Result<Caller, (Response, bool)> {
     let head = &req.head;
     let from_header = head
         .header("authorization")
@@ -83,11 +134,19 @@ fn authenticate(hub: &Hub, req: &Request, now: Now) -> Result<Caller, Response> 
     };
     let token = token
         .filter(|t| !t.is_empty())
-        .ok_or_else(|| Response::error(401, "Missing authorization token"))?;
+        .ok_or_else(|| (Response::error(401, "Missing authorization token"), false))?;
     match jwt::verify(&token, &hub.settings.jwt_secret, now.unix_secs()) {
         Ok(c) => Ok(Caller { ns: c.ns }),
         Err(e @ (JwtError::Invalid | JwtError::BadPayload)) => {
-            Err(Response::error(401, e.message()))
+            // Genuine but expired: it verifies as of just before its own expiry.
+            let expired_genuine = jwt::decode(&token)
+                .ok()
+                .and_then(|p| p.payload.get("exp").and_then(Value::as_f64))
+                .filter(|exp| *exp >= 1.0 && *exp <= now.unix_secs() as f64)
+                .is_some_and(|exp| {
+                    jwt::verify(&token, &hub.settings.jwt_secret, exp as u64 - 1).is_ok()
+                });
+            Err((Response::error(401, e.message()), !expired_genuine))
         }
     }
 }

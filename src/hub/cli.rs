@@ -33,6 +33,13 @@ pub enum RpcThen {
         conn: ConnId,
         shape: super::rpc::Shape,
     },
+    /// A Telegram Allow/Deny: answer the callback and edit the message.
+    Telegram {
+        query_id: String,
+        chat_id: Option<i64>,
+        message_id: Option<i64>,
+        approve: bool,
+    },
     /// The spawn of a resume: wait for the new session, then merge.
     Resume { conn: ConnId, old: String },
     /// Nothing (fire and forget, e.g. Telegram-originated calls).
@@ -868,6 +875,14 @@ impl Hub {
     fn rpc_finish(&mut self, then: RpcThen, result: Result<Value, String>, now: Now) {
         match then {
             RpcThen::Ignore => {}
+            RpcThen::Telegram {
+                query_id,
+                chat_id,
+                message_id,
+                approve,
+            } => {
+                self.telegram_decided(query_id, chat_id, message_id, approve, result.is_ok());
+            }
             RpcThen::Resume { conn, old } => self.resume_spawned(conn, old, result, now),
             RpcThen::Reply { conn, shape } => {
                 let resp: Response = self.rpc_shape(shape, result, now);

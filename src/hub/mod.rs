@@ -6,13 +6,16 @@
 
 pub mod cli;
 pub mod events;
+pub mod maintenance;
 pub mod model;
 pub mod notify;
 pub mod push;
 pub mod resume;
 pub mod rpc;
+pub mod telegram;
 pub mod terminal;
 pub mod todos;
+pub mod voice;
 
 use crate::http::Response;
 use crate::store::{Store, StoreError};
@@ -103,6 +106,14 @@ pub enum Effect {
 pub enum OutOwner {
     /// A Web Push delivery.
     Push(push::Attempt),
+    /// A Telegram Bot API call.
+    Telegram(telegram::Call),
+    /// A step of a voice token chain.
+    Voice {
+        chain: u64,
+        step: voice::Step,
+        agent: Option<String>,
+    },
 }
 
 /// Errors of hub operations; the api layer maps them to responses.
@@ -139,6 +150,13 @@ pub struct HubSettings {
     pub vapid_subject: String,
     /// Test-only: allow `http://` push endpoints and API bases.
     pub push_allow_http: bool,
+    pub public_url: String,
+    pub telegram_api_base: String,
+    pub elevenlabs_api_key: Option<String>,
+    pub elevenlabs_agent_id: Option<String>,
+    pub elevenlabs_api_base: String,
+    /// Prune inactive sessions not updated for this many days.
+    pub retention_days: Option<u64>,
 }
 
 /// The hub.
@@ -155,6 +173,14 @@ pub struct Hub {
     pub resumes: Vec<resume::Waiting>,
     /// Web Push retries and counters.
     pub push: push::PushState,
+    /// The Telegram bot, when configured.
+    pub telegram: Option<telegram::Bot>,
+    /// Voice token chains and the agent cache.
+    pub voice: voice::Voice,
+    /// Failed-auth throttling.
+    pub throttle: maintenance::Throttle,
+    /// Sessions pruned by retention.
+    pub retained: u64,
     /// Outbound requests in flight, by id.
     pub outbound: HashMap<u64, OutOwner>,
     next_outbound: u64,
@@ -201,6 +227,20 @@ impl Hub {
             cli: cli::Cli::default(),
             resumes: Vec::new(),
             push: push::PushState::default(),
+            throttle: maintenance::Throttle::default(),
+            retained: 0,
+            telegram: settings.telegram_bot_token.clone().map(|t| {
+                telegram::Bot::new(
+                    t,
+                    settings.telegram_api_base.clone(),
+                    settings.public_url.clone(),
+                )
+            }),
+            voice: voice::Voice::new(
+                settings.elevenlabs_api_key.clone(),
+                settings.elevenlabs_agent_id.clone(),
+                settings.elevenlabs_api_base.clone(),
+            ),
             outbound: HashMap::new(),
             next_outbound: 1,
             notify,
@@ -223,6 +263,10 @@ impl Hub {
         self.terminal_idle(now);
         self.resume_check(now);
         self.push_retries(now);
+        self.telegram_drive(now);
+        if let Some(days) = self.settings.retention_days {
+            self.retention(days, now);
+        }
         if now.mono.duration_since(self.last_heartbeat) >= HEARTBEAT_EVERY {
             self.last_heartbeat = now.mono;
             self.events.heartbeat(now, &mut self.fx);
@@ -272,6 +316,10 @@ impl Hub {
     ) {
         match self.outbound.remove(&id) {
             Some(OutOwner::Push(a)) => self.push_done(a, result, now),
+            Some(OutOwner::Telegram(call)) => self.telegram_done(call, result, now),
+            Some(OutOwner::Voice { chain, step, agent }) => {
+                self.voice_done(chain, step, agent, result, now)
+            }
             None => {}
         }
     }
@@ -279,6 +327,7 @@ impl Hub {
     /// A connection closed: forget what it owned.
     pub fn conn_closed(&mut self, conn: ConnId) {
         self.events.close_conn(conn);
+        self.voice_conn_closed(conn);
     }
 
     /// Sessions of a namespace as list summaries, most recently updated first.

@@ -8,14 +8,12 @@
 use super::{Hub, Now};
 use crate::push::payload;
 use serde_json::{Value, json};
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet};
 
 /// Debounce after a new permission request id appears.
 const DEBOUNCE_MS: i64 = 500;
 /// Minimum gap between two "ready" notifications of a session.
 const READY_COOLDOWN_MS: i64 = 5_000;
-/// Most notifications queued per channel; older ones are dropped first.
-pub const QUEUE_CAP: usize = 1024;
 
 /// What kind of notification.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,20 +47,11 @@ pub(super) struct SessionState {
 #[derive(Debug, Default)]
 pub struct Notify {
     pub(super) state: HashMap<String, SessionState>,
-    /// Waiting for the Telegram bot.
-    pub telegram_queue: VecDeque<Notification>,
     /// Whether a Telegram channel exists (else nothing is queued for it).
     pub telegram_enabled: bool,
     /// Counters: toasts sent, notifications produced.
     pub toasts: u64,
     pub produced: u64,
-}
-
-fn push_bounded(q: &mut VecDeque<Notification>, n: Notification) {
-    if q.len() >= QUEUE_CAP {
-        q.pop_front();
-    }
-    q.push_back(n);
 }
 
 /// Whether a message content is a "ready" event (spec/push.md §4.2).
@@ -190,7 +179,7 @@ impl Hub {
             self.push_notification(&n, now);
         }
         if self.notify.telegram_enabled {
-            push_bounded(&mut self.notify.telegram_queue, n);
+            self.telegram_notify(&n);
         }
     }
 }

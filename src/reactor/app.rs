@@ -22,6 +22,8 @@ pub enum Outcome {
     EngineIo(EioKind),
     /// Upgrade to a plain WebSocket that echoes every message (conformance only).
     WsEcho,
+    /// `GET /metrics` (already authorized): the reactor adds its counters to the app's.
+    Metrics,
 }
 
 /// Which server runs on an Engine.IO session.
@@ -109,6 +111,6 @@ pub trait App {
         _now: Now,
     ) {
     }
-    /// Metrics text (connections etc. are added by the reactor).
+    /// The app's metrics in Prometheus text format (the reactor adds its own).
     fn metrics(&self, _out: &mut String) {}
 }

@@ -360,6 +360,17 @@ impl<A: App> Reactor<A> {
                     match outcome {
                         Outcome::EngineIo(kind) => self.eio_request(id, kind, req, now),
                         Outcome::WsEcho => self.ws_upgrade(id, &req, WsTarget::Echo, now),
+                        Outcome::Metrics => {
+                            let body = self.metrics_text();
+                            let resp = crate::http::Response::new(
+                                200,
+                                "text/plain; version=0.0.4; charset=utf-8",
+                                body,
+                            );
+                            if let Some(c) = self.conn_mut(id) {
+                                c.write_response(&resp, head_only);
+                            }
+                        }
                         other => {
                             let Some(c) = self.conn_mut(id) else { return };
                             match other {
@@ -374,6 +385,7 @@ impl<A: App> Reactor<A> {
                                     c.awaiting_reply = Some((head_only, keep_alive))
                                 }
                                 Outcome::Sse(head) => c.start_sse(&head),
+                                Outcome::Metrics => {}
                                 Outcome::EngineIo(_) | Outcome::WsEcho => {}
                             }
                         }
@@ -589,6 +601,53 @@ impl<A: App> Reactor<A> {
             self.eio_poll_closed(&sid, id);
         }
         self.app.conn_closed(id);
+    }
+
+    /// The reactor's metrics followed by the app's.
+    fn metrics_text(&self) -> String {
+        use std::fmt::Write as _;
+        let mut out = String::new();
+        let (h, s, w, e) = self.conn_counts();
+        let _ = writeln!(
+            out,
+            "# HELP hapid_connections Open connections by kind.\n# TYPE hapid_connections gauge"
+        );
+        for (k, v) in [("http", h), ("sse", s), ("websocket", w)] {
+            let _ = writeln!(out, "hapid_connections{{kind=\"{k}\"}} {v}");
+        }
+        let _ = writeln!(
+            out,
+            "# HELP hapid_engineio_sessions Engine.IO sessions.\n# TYPE hapid_engineio_sessions gauge\nhapid_engineio_sessions {e}"
+        );
+        let pending: usize = self
+            .slots
+            .iter()
+            .filter_map(|s| s.conn.as_ref())
+            .map(|c| c.wbuf.len())
+            .sum();
+        let _ = writeln!(
+            out,
+            "# HELP hapid_write_buffer_bytes Bytes waiting in connection write buffers.\n# TYPE hapid_write_buffer_bytes gauge\nhapid_write_buffer_bytes {pending}"
+        );
+        let (queued, active) = self.outbound.in_flight();
+        let _ = writeln!(
+            out,
+            "# HELP hapid_outbound_requests Outbound HTTP requests.\n# TYPE hapid_outbound_requests gauge\nhapid_outbound_requests{{state=\"queued\"}} {queued}\nhapid_outbound_requests{{state=\"active\"}} {active}"
+        );
+        let st = &self.stats;
+        let _ = writeln!(
+            out,
+            "# HELP hapid_connections_total Connections accepted, refused (cap), dropped (slow).\n# TYPE hapid_connections_total counter"
+        );
+        for (k, v) in [
+            ("accepted", st.accepted),
+            ("refused", st.refused),
+            ("slow_dropped", st.slow_dropped),
+        ] {
+            let _ = writeln!(out, "hapid_connections_total{{outcome=\"{k}\"}} {v}");
+        }
+        self.app.metrics(&mut out);
+        out
     }
 
     /// Connections open now.

@@ -360,6 +360,18 @@ impl Store {
         Ok(())
     }
 
+    /// Deletes up to `limit` messages of a session; returns how many went.
+    pub fn delete_messages_batch(&self, session_id: &str, limit: i64) -> Result<usize> {
+        self.begin()?;
+        Ok(self
+            .conn
+            .prepare_cached(
+                "DELETE FROM messages WHERE rowid IN
+                 (SELECT rowid FROM messages WHERE session_id = ?1 LIMIT ?2)",
+            )?
+            .execute(params![session_id, limit])?)
+    }
+
     /// Number of messages in the database.
     pub fn message_count(&self) -> Result<i64> {
         Ok(self

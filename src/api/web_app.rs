@@ -1,0 +1,168 @@
+//! The web app: files from `HAPI_WEB_DIR` by the rules of spec/http-general.md §5 — exact path
+//! lookup, SPA fallback to `index.html` for every GET/HEAD not under `/api`, the MIME table of
+//! §5.2 and the caching of §5.3 — or a small built-in page when no directory is configured.
+//!
+//! The directory is indexed once at startup (relative path → file); a request can only ever
+//! name a file of that index, so no path (`..`, encoded slashes, symlinks out) leaves it.
+
+use crate::http::{Head, Response};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+/// Largest file served.
+const MAX_FILE: u64 = 64 * 1024 * 1024;
+/// Most files indexed.
+const MAX_FILES: usize = 20_000;
+
+/// The served app.
+pub enum WebApp {
+    /// No directory configured: the built-in page.
+    Builtin,
+    /// A directory, indexed: URL path (`/assets/x.js`) → file.
+    Dir {
+        root: PathBuf,
+        files: HashMap<String, PathBuf>,
+    },
+}
+
+impl WebApp {
+    /// Indexes `dir` (or the built-in page when `None`).
+    pub fn load(dir: Option<&Path>) -> WebApp {
+        let Some(root) = dir else {
+            return WebApp::Builtin;
+        };
+        let mut files = HashMap::new();
+        let mut stack = vec![root.to_path_buf()];
+        while let Some(d) = stack.pop() {
+            let Ok(entries) = std::fs::read_dir(&d) else {
+                continue;
+            };
+            for e in entries.flatten() {
+                let Ok(ft) = e.file_type() else { continue };
+                let p = e.path();
+                if ft.is_dir() {
+                    stack.push(p);
+                } else if ft.is_file() && files.len() < MAX_FILES {
+                    let Ok(rel) = p.strip_prefix(root) else {
+                        continue;
+                    };
+                    let url: Vec<String> = rel
+                        .components()
+                        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                        .collect();
+                    files.insert(format!("/{}", url.join("/")), p);
+                }
+            }
+        }
+        WebApp::Dir {
+            root: root.to_path_buf(),
+            files,
+        }
+    }
+
+    /// Answers a request for a path not under `/api` (HEAD is answered like GET by the caller).
+    pub fn serve(&self, head: &Head) -> Response {
+        if head.method != "GET" && head.method != "HEAD" {
+            return Response::not_found();
+        }
+        match self {
+            WebApp::Builtin => Response::new(200, "text/html; charset=utf-8", BUILTIN_PAGE)
+                .header("Cache-Control", "no-cache"),
+            WebApp::Dir { root, files } => {
+                let decoded = crate::auth::form::percent_decode(&head.path);
+                let path = String::from_utf8_lossy(&decoded);
+                if let Some(f) = files.get(path.as_ref()) {
+                    return file_response(path.as_ref(), f);
+                }
+                match files.get("/index.html") {
+                    Some(index) => file_response("/index.html", index),
+                    None => Response::new(
+                        503,
+                        "text/plain; charset=UTF-8",
+                        format!(
+                            "The web app in {} has no index.html. Point HAPI_WEB_DIR at a built web app (the dist folder).",
+                            root.display()
+                        ),
+                    ),
+                }
+            }
+        }
+    }
+}
+
+fn file_response(url_path: &str, file: &Path) -> Response {
+    let body = match std::fs::metadata(file) {
+        Ok(m) if m.len() <= MAX_FILE => std::fs::read(file),
+        Ok(_) => return Response::error(500, "File too large"),
+        Err(e) => Err(e),
+    };
+    let body = match body {
+        Ok(b) => b,
+        Err(_) => return Response::not_found(),
+    };
+    let mut r = Response::new(200, mime(url_path), body);
+    if url_path == "/sw.js" {
+        r = r
+            .header("Cache-Control", "no-store, no-cache, must-revalidate")
+            .header("CDN-Cache-Control", "no-store")
+            .header("Cloudflare-CDN-Cache-Control", "no-store");
+    } else if url_path.starts_with("/assets/") {
+        r = r.header("Cache-Control", "public, max-age=31536000, immutable");
+    } else if url_path == "/index.html" {
+        r = r.header("Cache-Control", "no-cache");
+    }
+    r
+}
+
+/// Content type by extension (spec/http-general.md §5.2).
+pub fn mime(path: &str) -> &'static str {
+    let ext = path
+        .rsplit_once('.')
+        .map(|(_, e)| e.to_ascii_lowercase())
+        .unwrap_or_default();
+    match ext.as_str() {
+        "html" => "text/html; charset=utf-8",
+        "js" | "mjs" => "text/javascript; charset=utf-8",
+        "css" => "text/css; charset=utf-8",
+        "json" | "map" => "application/json; charset=utf-8",
+        "webmanifest" => "application/manifest+json; charset=utf-8",
+        "txt" => "text/plain; charset=utf-8",
+        "xml" => "application/xml; charset=utf-8",
+        "wasm" => "application/wasm",
+        "png" => "image/png",
+        "jpg" | "jpeg" => "image/jpeg",
+        "gif" => "image/gif",
+        "webp" => "image/webp",
+        "svg" => "image/svg+xml",
+        "ico" => "image/x-icon",
+        "woff" => "font/woff",
+        "woff2" => "font/woff2",
+        "ttf" => "font/ttf",
+        "otf" => "font/otf",
+        _ => "application/octet-stream",
+    }
+}
+
+const BUILTIN_PAGE: &str = "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><title>hapid</title></head>\
+<body style=\"font-family:system-ui,sans-serif;max-width:40em;margin:3em auto;padding:0 1em\">\
+<h1>hapid is running</h1><p>This is hapid, a small hub for HAPI: the <code>hapi</code> CLI connects \
+here, and the web app talks to its <code>/api</code>.</p><p>No web app is configured. Start hapid with \
+<code>HAPI_WEB_DIR=/path/to/web/dist</code> to serve the HAPI web app from this address \
+(<code>tests/web/fetch-official-bundle.sh</code> in the hapid repository copies it from the official hub).</p>\
+<p>Health: <a href=\"/health\">/health</a></p></body></html>";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mime_table() {
+        assert_eq!(mime("/a/B.JS"), "text/javascript; charset=utf-8");
+        assert_eq!(
+            mime("/x.webmanifest"),
+            "application/manifest+json; charset=utf-8"
+        );
+        assert_eq!(mime("/noext"), "application/octet-stream");
+    }
+}
