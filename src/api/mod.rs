@@ -166,6 +166,14 @@ impl App for HapiApp {
         self.hub.tick(now);
     }
 
+    fn next_due(&self) -> Option<i64> {
+        self.hub.next_due()
+    }
+
+    fn on_due(&mut self, now: Now) {
+        self.hub.on_due(now);
+    }
+
     fn commit(&mut self) -> Result<(), String> {
         self.hub.store.commit().map_err(|e| {
             format!("commit failed, exiting so that nothing unacknowledged is kept: {e}")

@@ -277,6 +277,21 @@ impl Hub {
         }
     }
 
+    /// The earliest sub-second deadline: a notification debounce or a push retry (Unix ms).
+    pub fn next_due(&self) -> Option<i64> {
+        let retry = self.push.retry.iter().map(|(t, _)| *t).min();
+        match (self.notify_next_due(), retry) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Runs what [`Hub::next_due`] announced.
+    pub fn on_due(&mut self, now: Now) {
+        self.notify_tick(now);
+        self.push_retries(now);
+    }
+
     /// Marks sessions (30 s) and machines (45 s) without alive inactive (spec/lifecycle.md §3.5).
     pub fn sweep(&mut self, now: Now) {
         let mut out = Vec::new();

@@ -19,6 +19,8 @@ const MAX_JWT_LEN: usize = 8 * 1024;
 #[derive(Clone)]
 pub struct VapidKeys {
     secret: SecretKey,
+    /// The public point, derived once (a scalar multiplication per push adds up).
+    public: [u8; POINT_LEN],
 }
 
 impl std::fmt::Debug for VapidKeys {
@@ -42,9 +44,9 @@ impl VapidKeys {
 
     /// A fresh pair from the OS CSPRNG; `Crypto` if the OS random source fails.
     pub fn try_generate() -> Result<Self, PushError> {
-        Ok(Self {
-            secret: random_secret()?,
-        })
+        let secret = random_secret()?;
+        let public = point_bytes(&secret.public_key()).ok_or(PushError::Crypto)?;
+        Ok(Self { secret, public })
     }
 
     /// publicKey: base64url (no padding) of the 65-byte uncompressed point; privateKey: base64url of the 32-byte scalar. Err if either does not decode, the scalar is invalid, or the public key does not match the private one.
@@ -62,13 +64,15 @@ impl VapidKeys {
         if derived[..] != public[..] {
             return Err(PushError::BadKey);
         }
-        Ok(Self { secret })
+        Ok(Self {
+            secret,
+            public: derived,
+        })
     }
 
     /// The 65-byte uncompressed public point, as browsers take it (`applicationServerKey`).
     pub fn public_bytes(&self) -> [u8; POINT_LEN] {
-        // A SecretKey's public key is never the identity, so the encoding is always 65 bytes.
-        point_bytes(&self.secret.public_key()).unwrap_or([0; POINT_LEN])
+        self.public
     }
 
     /// base64url (no padding) of the 65-byte uncompressed public point: 87 characters.

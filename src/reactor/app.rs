@@ -71,6 +71,12 @@ pub trait App {
     fn http(&mut self, conn: ConnId, peer: SocketAddr, req: &Request, now: Now) -> Outcome;
     /// Periodic work (about once a second).
     fn tick(&mut self, now: Now);
+    /// The earliest finer-grained deadline the app has (Unix ms), e.g. a 500 ms debounce.
+    fn next_due(&self) -> Option<i64> {
+        None
+    }
+    /// A deadline from [`App::next_due`] passed (may fire late or twice; re-check).
+    fn on_due(&mut self, _now: Now) {}
     /// Commits the turn's writes. An error stops the process.
     fn commit(&mut self) -> Result<(), String>;
     /// Takes the queued effects.

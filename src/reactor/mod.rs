@@ -48,6 +48,8 @@ enum Timer {
     Eio(String),
     /// The app tick.
     Tick,
+    /// A deadline the app asked for through `App::next_due`.
+    AppDue,
 }
 
 struct Slot {
@@ -91,6 +93,8 @@ pub struct Reactor<A: App> {
     pub stats: Stats,
     /// The outbound HTTP(S) client.
     pub outbound: outbound::Outbound,
+    /// The app deadline a timer is armed for (Unix ms).
+    app_due_armed: Option<i64>,
 }
 
 impl<A: App> Reactor<A> {
@@ -107,6 +111,7 @@ impl<A: App> Reactor<A> {
         let outbound = outbound::Outbound::new(waker)?;
         Ok(Reactor {
             outbound,
+            app_due_armed: None,
             poll,
             listener: Some(listener),
             signals,
@@ -194,6 +199,13 @@ impl<A: App> Reactor<A> {
             for id in dirty {
                 self.flush(id, now);
             }
+        }
+        if let Some(due) = self.app.next_due()
+            && self.app_due_armed.is_none_or(|a| due < a)
+        {
+            self.app_due_armed = Some(due);
+            let wait = Duration::from_millis(due.saturating_sub(now.unix_ms).max(0) as u64);
+            self.timers.arm(now.mono + wait, Timer::AppDue);
         }
         Ok(())
     }
@@ -426,6 +438,10 @@ impl<A: App> Reactor<A> {
                 self.app.tick(now);
             }
             Timer::Eio(sid) => self.eio_timer(&sid, now),
+            Timer::AppDue => {
+                self.app_due_armed = None;
+                self.app.on_due(now);
+            }
             Timer::Conn(id) => {
                 let Some(c) = self.conn_mut(id) else { return };
                 c.armed = None;
