@@ -27,3 +27,11 @@ fn run_suite(script: &str) {
 fn web_push_suite() {
     run_suite("tests/push/run.sh");
 }
+
+/// Telegram bot and voice tokens against fake Bot API / ElevenLabs servers: startup calls,
+/// commands, notifications, Allow/Deny callbacks, every refusal row, every voice §7 row, the
+/// agent cache, isolation from a stalled Telegram (spec/telegram.md, spec/voice.md).
+#[test]
+fn telegram_and_voice_suite() {
+    run_suite("tests/telegram/run.sh");
+}

@@ -174,6 +174,10 @@ impl App for HapiApp {
         self.hub.on_due(now);
     }
 
+    fn on_shutdown(&mut self, _now: Now) {
+        self.hub.telegram_shutdown();
+    }
+
     fn commit(&mut self) -> Result<(), String> {
         self.hub.store.commit().map_err(|e| {
             format!("commit failed, exiting so that nothing unacknowledged is kept: {e}")

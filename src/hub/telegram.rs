@@ -17,6 +17,8 @@ use std::time::Duration;
 
 /// Long-poll hold asked of Telegram.
 const POLL_SECS: u64 = 30;
+/// A callback query is answered (silently, if need be) within this.
+const ANSWER_WITHIN_MS: i64 = 10_000;
 /// Outgoing calls waiting at most.
 const SEND_QUEUE_CAP: usize = 1024;
 
@@ -58,6 +60,9 @@ pub struct Bot {
     backoff_ms: i64,
     sending: bool,
     queue: VecDeque<(&'static str, Value, bool)>,
+    /// Callback queries waiting for their RPC: id → deadline for a silent answer (Telegram
+    /// expires unanswered queries after ~15 s; the RPC may take 30 s).
+    unanswered: std::collections::HashMap<String, i64>,
     /// Counters: sent, failed.
     pub stats: (u64, u64),
 }
@@ -71,13 +76,14 @@ impl Bot {
             public_url,
             username: String::new(),
             phase: Phase::Starting,
-            offset: 0,
+            offset: 1,
             poll_in_flight: false,
             start_in_flight: false,
             wait_until_ms: 0,
             backoff_ms: 0,
             sending: false,
             queue: VecDeque::new(),
+            unanswered: std::collections::HashMap::new(),
             stats: (0, 0),
         }
     }
@@ -125,6 +131,17 @@ impl Hub {
         };
         if bot.phase == Phase::Stopped || now.unix_ms < bot.wait_until_ms {
             return;
+        }
+        let late: Vec<String> = bot
+            .unanswered
+            .iter()
+            .filter(|(_, d)| **d <= now.unix_ms)
+            .map(|(q, _)| q.clone())
+            .collect();
+        for q in late {
+            bot.unanswered.remove(&q);
+            bot.queue
+                .push_back(("answerCallbackQuery", tg::answer_callback(&q, None), false));
         }
         match bot.phase {
             Phase::Starting if !bot.start_in_flight => {
@@ -174,6 +191,24 @@ impl Hub {
             bot.stats.1 += 1;
         }
         bot.queue.push_back((method, body, false));
+    }
+
+    /// On shutdown: confirm the processed updates so Telegram does not deliver them again
+    /// after a restart (spec/telegram.md §3).
+    pub fn telegram_shutdown(&mut self) {
+        let Some(bot) = self.telegram.as_ref() else {
+            return;
+        };
+        if bot.phase != Phase::Polling || bot.offset <= 1 {
+            return;
+        }
+        let body = tg::confirm_updates_body(bot.offset);
+        let call = Call::Send {
+            method: "getUpdates",
+            body: body.clone(),
+            retried: true,
+        };
+        self.tg_request(call, "getUpdates", &body, Duration::from_secs(1));
     }
 
     /// A Bot API call returned.
@@ -370,6 +405,10 @@ impl Hub {
                 };
                 let approve = action == Action::Approve;
                 let sid = s.id.clone();
+                if let Some(b) = self.telegram.as_mut() {
+                    b.unanswered
+                        .insert(query_id.clone(), now.unix_ms + ANSWER_WITHIN_MS);
+                }
                 let then = RpcThen::Telegram {
                     query_id,
                     chat_id,

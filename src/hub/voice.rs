@@ -187,11 +187,12 @@ impl Hub {
                     .ok()
                     .filter(|x| (200..300).contains(&x.status))
                     .and_then(|x| voice::find_agent(&x.body));
-                match found {
-                    Some(a) => self.voice_agent_ready(chain, Some(a), now),
-                    None if self.voice.chains.contains_key(&chain) => {
-                        self.voice_call(chain, Step::Create, None, now)
-                    }
+                if let Some(a) = found {
+                    return self.voice_agent_ready(chain, Some(a), now);
+                }
+                // The create is sent for a live waiter: the one that searched may be gone.
+                match self.voice_live_waiter(chain) {
+                    Some(driver) => self.voice_call(driver, Step::Create, None, now),
                     None => self.voice_agent_ready(chain, None, now),
                 }
             }
@@ -213,6 +214,18 @@ impl Hub {
                 self.voice_agent_ready(chain, created, now);
             }
         }
+    }
+
+    /// `chain` if it still waits, else another waiting chain of the same find/create.
+    fn voice_live_waiter(&self, chain: u64) -> Option<u64> {
+        if self.voice.chains.contains_key(&chain) {
+            return Some(chain);
+        }
+        let waiters = self.voice.waiting.values().find(|v| v.contains(&chain))?;
+        waiters
+            .iter()
+            .copied()
+            .find(|w| self.voice.chains.contains_key(w))
     }
 
     /// The find/create of a chain's key finished: every waiter goes on (or fails).

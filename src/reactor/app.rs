@@ -75,6 +75,8 @@ pub trait App {
     fn next_due(&self) -> Option<i64> {
         None
     }
+    /// The process is stopping: queue any last outbound calls (they get a short grace).
+    fn on_shutdown(&mut self, _now: Now) {}
     /// A deadline from [`App::next_due`] passed (may fire late or twice; re-check).
     fn on_due(&mut self, _now: Now) {}
     /// Commits the turn's writes. An error stops the process.

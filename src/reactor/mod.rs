@@ -169,6 +169,7 @@ impl<A: App> Reactor<A> {
             self.outbound_results(now);
             self.end_turn(now)?;
         }
+        self.drain_outbound()?;
         self.shutdown()
     }
 
@@ -206,6 +207,34 @@ impl<A: App> Reactor<A> {
             self.app_due_armed = Some(due);
             let wait = Duration::from_millis(due.saturating_sub(now.unix_ms).max(0) as u64);
             self.timers.arm(now.mono + wait, Timer::AppDue);
+        }
+        Ok(())
+    }
+
+    /// Gives the app's last outbound calls (e.g. the Telegram offset confirmation) up to
+    /// half a second, so SIGTERM still exits well within a second.
+    fn drain_outbound(&mut self) -> Result<(), String> {
+        let now = Now::read();
+        self.app.on_shutdown(now);
+        self.end_turn(now)?;
+        let until = Instant::now() + Duration::from_millis(500);
+        let mut events = Events::with_capacity(64);
+        while self.outbound.in_flight() != (0, 0) && Instant::now() < until {
+            let _ = self.poll.poll(
+                &mut events,
+                Some(until.saturating_duration_since(Instant::now())),
+            );
+            let now = Now::read();
+            for ev in events.iter() {
+                match ev.token() {
+                    WAKER => self.outbound.on_wake(now.mono, self.poll.registry()),
+                    Token(t) if outbound::Outbound::owns(t) => {
+                        self.outbound.on_event(t, now.mono, self.poll.registry())
+                    }
+                    _ => {}
+                }
+            }
+            self.outbound_results(now);
         }
         Ok(())
     }
@@ -407,7 +436,9 @@ impl<A: App> Reactor<A> {
             }
         }
         if let Some(c) = self.conn_mut(id) {
-            if c.read_closed && c.phase_is_stream() {
+            // A client that goes away while its reply is deferred (RPC, voice chain, long
+            // poll) cancels it: close now, the app forgets what the connection waited for.
+            if c.read_closed && (c.phase_is_stream() || c.awaiting_reply.is_some()) {
                 self.close(id, now);
                 return;
             }
