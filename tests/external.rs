@@ -35,3 +35,19 @@ fn web_push_suite() {
 fn telegram_and_voice_suite() {
     run_suite("tests/telegram/run.sh");
 }
+
+/// The `/cli` protocol with the real socket.io-client 4.8.3 (what the official CLI embeds):
+/// websocket and polling-then-upgrade, auth, messages and seq, localId, versioned writes,
+/// RPC round trip and timeout, web messages to the CLI, SSE (spec/cli-protocol.md).
+#[test]
+fn node_socketio_suite() {
+    run_suite("tests/node/run.sh");
+}
+
+/// The official `hapi` CLI v0.30.7 against hapid: runner start, machine online across
+/// heartbeats, spawn with a stand-in agent, messages both ways, git-status over RPC, archive,
+/// runner stop (spec/cli-protocol.md Appendix A).
+#[test]
+fn official_cli_suite() {
+    run_suite("tests/cli_official.sh");
+}

@@ -446,8 +446,14 @@ impl<A: App> Reactor<A> {
                 c.close_after_write = true;
             }
             let d = c.refresh_deadline(now.mono);
+            // Flush only when there is something to write or the interest must change: a
+            // partial request in the buffer must not bounce between flush and process.
+            let idle = if c.reading_paused() { Interest::WRITABLE } else { Interest::READABLE };
+            let needs_flush = !c.wbuf.is_empty() || c.close_after_write || c.interest != idle;
             self.arm_deadline(id, d);
-            self.mark_dirty(id);
+            if needs_flush {
+                self.mark_dirty(id);
+            }
         }
     }
 
