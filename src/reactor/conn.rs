@@ -93,6 +93,9 @@ pub struct Conn {
     last_read: Instant,
     /// Upper bound for rbuf, set by the parser's limits (head + body of the current request).
     read_cap: usize,
+    /// The last `fill` stopped at the cap, not at `WouldBlock`: the socket may hold more
+    /// bytes, and readiness being edge-triggered, no new event will announce them.
+    pub unread: bool,
 }
 
 impl Conn {
@@ -118,6 +121,7 @@ impl Conn {
             request_started: None,
             last_read: now,
             read_cap: 64 * 1024,
+            unread: false,
         }
     }
 
@@ -132,7 +136,12 @@ impl Conn {
     /// Reads until `WouldBlock`, EOF, or the buffer cap.
     pub fn fill(&mut self, now: Instant) {
         let mut chunk = [0u8; READ_CHUNK];
-        while !self.read_closed && self.rbuf.len() < self.read_cap.max(READ_CHUNK) {
+        self.unread = false;
+        while !self.read_closed {
+            if self.rbuf.len() >= self.read_cap.max(READ_CHUNK) {
+                self.unread = true;
+                break;
+            }
             match self.stream.read(&mut chunk) {
                 Ok(0) => self.read_closed = true,
                 Ok(n) => {

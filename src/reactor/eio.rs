@@ -41,6 +41,8 @@ pub(super) struct Session {
     ws: Option<ConnId>,
     upgrading: Option<ConnId>,
     upgrade_deadline: Option<Instant>,
+    /// The upgrading WebSocket sent its probe: pending polls are answered at once (noop).
+    probed: bool,
     poll_get: Option<ConnId>,
     outbox: Vec<Packet>,
     outbox_bytes: usize,
@@ -127,6 +129,16 @@ impl<A: App> Reactor<A> {
         }
         let websocket = transport == Some("websocket");
         if let Some(sid) = q.sid {
+            // A session whose pong is overdue is dead even if its timer has not fired yet in
+            // this turn (events are handled before timers).
+            if self
+                .eio
+                .get(&sid)
+                .and_then(|s| s.pong_due)
+                .is_some_and(|d| now.mono >= d)
+            {
+                self.eio_close(&sid, now);
+            }
             let Some(s) = self.eio.get(&sid) else {
                 return self.reply_now(
                     id,
@@ -134,7 +146,24 @@ impl<A: App> Reactor<A> {
                     &req,
                 );
             };
-            if s.ws.is_some() || (websocket && s.upgrading.is_some()) {
+            if websocket && (s.ws.is_some() || s.upgrading.is_some()) {
+                // The reference server completes the WebSocket handshake, then closes the
+                // socket ("transport had already been upgraded").
+                return match ws::check_upgrade(&head.method, &head.header_pairs()) {
+                    Ok(accept) => {
+                        if let Some(c) = self.conn_mut(id) {
+                            c.wbuf.push(&ws::response_101(&accept));
+                            c.start_ws(WsTarget::Echo, cfg.max_payload);
+                            c.close_ws(1000);
+                        }
+                        self.mark_dirty(id);
+                    }
+                    Err(_) => {
+                        self.reply_now(id, eio_error(HttpErrorCode::BadRequest, &allow), &req)
+                    }
+                };
+            }
+            if s.ws.is_some() {
                 return self.reply_now(id, eio_error(HttpErrorCode::BadRequest, &allow), &req);
             }
             if refused {
@@ -203,6 +232,7 @@ impl<A: App> Reactor<A> {
             ws: None,
             upgrading: None,
             upgrade_deadline: None,
+            probed: false,
             poll_get: None,
             outbox: Vec::new(),
             outbox_bytes: 0,
@@ -251,13 +281,16 @@ impl<A: App> Reactor<A> {
             return self.eio_close(sid, Now::read());
         }
         s.poll_get = Some(id);
+        // Mid-upgrade the client only needs its poll ended so it can pause polling (the
+        // reference answers a noop within 100 ms; at once is as good).
+        let noop = s.upgrading.is_some() && s.probed;
         let keep_alive = req.head.keep_alive();
         if let Some(c) = self.conn_mut(id) {
             c.awaiting_reply = Some((false, keep_alive));
             c.polling_for = Some(sid.to_string());
             c.poll_allow_origin = allow;
         }
-        self.eio_flush_poll(sid, false);
+        self.eio_flush_poll(sid, noop);
     }
 
     fn eio_poll_post(
@@ -366,15 +399,15 @@ impl<A: App> Reactor<A> {
             self.stats.slow_dropped += 1;
             return self.eio_close(sid, now);
         }
-        if s.upgrading.is_none() {
-            self.eio_flush_poll(sid, false);
-        }
+        // Also while upgrading, as the reference does: a pending poll takes what is queued.
+        self.eio_flush_poll(sid, false);
     }
 
     /// Reads WebSocket frames from the connection and dispatches complete messages.
     pub(super) fn process_ws(&mut self, id: ConnId, now: Now) {
         let mut msgs = Vec::new();
         let mut fail = None;
+        let used;
         {
             let Some(c) = self.conn_mut(id) else { return };
             let Phase::Ws(dec, _) = &mut c.phase else {
@@ -393,6 +426,7 @@ impl<A: App> Reactor<A> {
                 }
             }
             c.rbuf.drain(..pos.min(c.rbuf.len()));
+            used = pos;
         }
         let target = match self.conn_mut(id).map(|c| &c.phase) {
             Some(Phase::Ws(_, t)) => t.clone(),
@@ -445,7 +479,15 @@ impl<A: App> Reactor<A> {
         {
             c.close_after_write = true;
         }
-        self.mark_dirty(id);
+        // Only when something happened: the flush of a connection with an empty write buffer
+        // and a partial frame buffered calls back here, so an unconditional mark would spin
+        // the loop forever (seen with Autobahn 1.1.8, a frame in 997-byte pieces).
+        let busy = self
+            .conn_mut(id)
+            .is_some_and(|c| !c.wbuf.is_empty() || c.close_after_write || c.unread);
+        if used > 0 || fail.is_some() || busy {
+            self.mark_dirty(id);
+        }
     }
 
     fn eio_protocol_error(&mut self, sid: &str, conn: ConnId, now: Now) {
@@ -468,6 +510,7 @@ impl<A: App> Reactor<A> {
         if s.upgrading == Some(conn) {
             match p {
                 Packet::Ping(ref d) if d == "probe" => {
+                    s.probed = true;
                     if let Some(c) = self.conn_mut(conn) {
                         c.push_ws(OpCode::Text, b"3probe");
                     }
@@ -479,6 +522,7 @@ impl<A: App> Reactor<A> {
                     s.ws = Some(conn);
                     s.upgrading = None;
                     s.upgrade_deadline = None;
+                    s.probed = false;
                     let out = std::mem::take(&mut s.outbox);
                     s.outbox_bytes = 0;
                     if let Some(get) = s.poll_get.take() {
@@ -526,9 +570,15 @@ impl<A: App> Reactor<A> {
                 }
             }
             Packet::Noop => {}
-            Packet::Close | Packet::Ping(_) | Packet::Open(_) | Packet::Upgrade => {
+            Packet::Close => {
+                // The client closes: its pending poll ends with a noop, not a close (the
+                // reference's Polling.onClose; engine.io-protocol test-suite "forcefully closes").
+                if let Some(get) = s.poll_get.take() {
+                    self.poll_reply(get, &[Packet::Noop]);
+                }
                 self.eio_close(sid, now)
             }
+            Packet::Ping(_) | Packet::Open(_) | Packet::Upgrade => self.eio_close(sid, now),
         }
     }
 
@@ -661,6 +711,7 @@ impl<A: App> Reactor<A> {
         let t = now.mono;
         if s.upgrade_deadline.is_some_and(|d| t >= d) {
             s.upgrade_deadline = None;
+            s.probed = false;
             if let Some(probe) = s.upgrading.take() {
                 if let Some(c) = self.conn_mut(probe) {
                     c.close_ws(1000);
@@ -677,7 +728,10 @@ impl<A: App> Reactor<A> {
         match s.pong_due {
             Some(due) if t >= due => return self.eio_close(sid, now),
             None if t >= s.next_ping => {
-                s.pong_due = Some(t + timeout);
+                // The pong deadline follows the schedule, not the timer's firing (which may be a
+                // millisecond or so late), so a client sees pingInterval + pingTimeout exactly;
+                // after a long stall of the loop the client still gets half the timeout.
+                s.pong_due = Some((s.next_ping + timeout).max(t + timeout / 2));
                 self.eio_send(sid, vec![Packet::Ping(String::new())], now);
             }
             _ => {}
@@ -693,6 +747,7 @@ impl<A: App> Reactor<A> {
         if s.upgrading == Some(conn) {
             s.upgrading = None;
             s.upgrade_deadline = None;
+            s.probed = false;
         } else if s.ws == Some(conn) {
             s.ws = None;
             self.eio_close(sid, now);

@@ -448,8 +448,17 @@ impl<A: App> Reactor<A> {
             let d = c.refresh_deadline(now.mono);
             // Flush only when there is something to write or the interest must change: a
             // partial request in the buffer must not bounce between flush and process.
-            let idle = if c.reading_paused() { Interest::WRITABLE } else { Interest::READABLE };
-            let needs_flush = !c.wbuf.is_empty() || c.close_after_write || c.interest != idle;
+            let idle = if c.reading_paused() {
+                Interest::WRITABLE
+            } else {
+                Interest::READABLE
+            };
+            // Also when fill() stopped at a cap that parsing has since raised (a large body):
+            // flush() reads the rest, which no new edge-triggered event would announce.
+            let needs_flush = !c.wbuf.is_empty()
+                || c.close_after_write
+                || c.interest != idle
+                || (c.unread && !c.reading_paused());
             self.arm_deadline(id, d);
             if needs_flush {
                 self.mark_dirty(id);
@@ -623,11 +632,20 @@ impl<A: App> Reactor<A> {
                 return;
             }
         }
-        // Reading may resume now that the buffer drained: handle anything already buffered.
-        if c.wbuf.is_empty()
-            && !c.rbuf.is_empty()
-            && c.awaiting_reply.is_none()
-            && !c.close_after_write
+        // Bytes left in the socket when fill() stopped at the cap get no new edge-triggered
+        // event: read them as soon as reading may resume.
+        let resume_read = c.unread && !c.reading_paused();
+        if resume_read {
+            c.fill(now.mono);
+        }
+        // Handle anything buffered now that the write buffer drained.
+        // (Only HTTP parsing pauses for output; a WebSocket's partial frame just waits.)
+        if resume_read
+            || (matches!(c.phase, Phase::Http(_))
+                && c.wbuf.is_empty()
+                && !c.rbuf.is_empty()
+                && c.awaiting_reply.is_none()
+                && !c.close_after_write)
         {
             self.process(id, now);
         }
