@@ -64,15 +64,28 @@ pub fn event(
     let s = |k: &str| p.get(k).and_then(Value::as_str).map(str::to_string);
     match name {
         "message" => {
+            // The official CLI sends no ack id; a client that asks for one gets it after the
+            // row is committed (acks leave only after the turn's commit).
             let (Some(sid), Some(message)) = (s("sid"), p.get("message").cloned()) else {
+                if let Some(ack) = ack {
+                    hub.ack(socket, ack, vec![json!({"ok": false, "error": "invalid payload"})]);
+                }
                 return;
             };
             if let Err(d) = hub.check_session(&ns, &sid) {
+                if let Some(ack) = ack {
+                    hub.ack(socket, ack, vec![json!({"ok": false, "reason": d.reason})]);
+                    return;
+                }
                 return hub.emit_error(socket, d, "session", &sid);
             }
             let local = s("localId");
-            if let Err(e) = hub.cli_message(socket, &sid, message, local.as_deref(), now) {
+            let stored = hub.cli_message(socket, &sid, message, local.as_deref(), now);
+            if let Err(e) = &stored {
                 crate::log::warn(&format!("storing a CLI message failed: {e:?}"));
+            }
+            if let Some(ack) = ack {
+                hub.ack(socket, ack, vec![json!({"ok": stored.is_ok()})]);
             }
         }
         "update-metadata" | "update-state" | "machine-update-metadata" | "machine-update-state" => {
