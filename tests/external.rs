@@ -51,3 +51,18 @@ fn node_socketio_suite() {
 fn official_cli_suite() {
     run_suite("tests/cli_official.sh");
 }
+
+/// The official engine.io-protocol and socket.io-protocol test suites (vendored, MIT)
+/// against `src/bin/conformance.rs`, built from hapid's own WebSocket/Engine.IO/Socket.IO
+/// layers: 24 + 32 cases.
+#[test]
+fn protocol_conformance_suites() {
+    run_suite("tests/conformance/run.sh");
+}
+
+/// Autobahn|Testsuite cases 1–11 (the official fuzzing client, Python 2.7) against the
+/// conformance server's `/echo` WebSocket endpoint.
+#[test]
+fn autobahn_websocket_suite() {
+    run_suite("tests/conformance/autobahn.sh");
+}
