@@ -68,7 +68,11 @@ pub fn event(
             // row is committed (acks leave only after the turn's commit).
             let (Some(sid), Some(message)) = (s("sid"), p.get("message").cloned()) else {
                 if let Some(ack) = ack {
-                    hub.ack(socket, ack, vec![json!({"ok": false, "error": "invalid payload"})]);
+                    hub.ack(
+                        socket,
+                        ack,
+                        vec![json!({"ok": false, "error": "invalid payload"})],
+                    );
                 }
                 return;
             };
