@@ -66,3 +66,12 @@ fn protocol_conformance_suites() {
 fn autobahn_websocket_suite() {
     run_suite("tests/conformance/autobahn.sh");
 }
+
+/// The official web app (fetched from the official hub as it serves it) in headless
+/// Chromium: login with ?token=, session list, session view, send a message to a CLI
+/// stand-in, permission dialog and Allow — against hapid and the official hub in the same
+/// run, failing on any 4xx/5xx or console error.
+#[test]
+fn official_web_app_in_browser() {
+    run_suite("tests/web/run.sh");
+}

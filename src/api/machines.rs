@@ -18,7 +18,7 @@ pub fn list(hub: &Hub, caller: &Caller) -> Response {
         .filter(|m| m.namespace == caller.ns && m.active)
         .collect();
     list.sort_by_key(|m| m.created_at);
-    let v: Vec<Value> = list.into_iter().map(|m| m.to_json()).collect();
+    let v: Vec<Value> = list.into_iter().map(|m| m.to_web_json()).collect();
     Response::json(200, &json!({ "machines": v }))
 }
 
@@ -37,6 +37,7 @@ pub fn action(
     }
     let b = json_body(req);
     let (name, params, shape) = match what {
+        "agent-availability" => ("agent-availability", json!({}), Shape::Verbatim500),
         "spawn" => {
             let Some(params) = spawn_params(&b) else {
                 return Outcome::Reply(Response::error(400, "Invalid body"));

@@ -203,6 +203,8 @@ pub fn route(mut cx: Ctx<'_>, rest: &[&str]) -> Outcome {
             )
         }
         (_, ["skills"]) if get => cx.rpc("listSkills", json!({}), Shape::Verbatim200),
+        // The current web app's scratch list: hapid keeps none (an empty list, not a 404).
+        (_, ["scratchlist"]) if get => reply(Response::json(200, &json!({"entries": []}))),
         (
             _,
             [
@@ -278,38 +280,58 @@ fn delete(cx: &mut Ctx<'_>) -> Outcome {
 /// makes both fall back to the defaults, as upstream does.
 pub fn messages_page(hub: &Hub, sid: &str, query: &str) -> Response {
     let num = |k: &str| query_param(query, k).map(|v| super::web::js_number(&v));
-    let limit = num("limit");
-    let before = num("beforeSeq");
-    let valid_limit =
-        |n: Option<f64>| n.is_some_and(|n| n.fract() == 0.0 && (1.0..=200.0).contains(&n));
-    let valid_before = |n: Option<f64>| n.is_some_and(|n| n.fract() == 0.0 && n >= 1.0);
-    let ok = limit.is_none_or(valid_limit) && before.is_none_or(valid_before);
-    let (limit, before) = if ok {
+    let int = |n: Option<f64>, min: f64| n.filter(|n| n.fract() == 0.0 && *n >= min);
+    let (limit, before, after) = (num("limit"), num("beforeSeq"), num("afterSeq"));
+    let ok = limit.is_none_or(|l| int(l, 1.0).is_some_and(|l| l <= 200.0))
+        && before.is_none_or(|b| int(b, 1.0).is_some())
+        && after.is_none_or(|a| int(a, 0.0).is_some());
+    let (limit, before, after) = if ok {
         (
             limit.flatten().map_or(50, |n| n as i64),
             before.flatten().map(|n| n as i64),
+            after.flatten().map(|n| n as i64),
         )
     } else {
-        (50, None)
+        (50, None, None)
     };
-    match hub.store.messages_before(sid, before, limit) {
-        Ok(rows) => {
-            let next = rows.first().map(|m| m.seq);
-            let has_more = match next {
-                Some(n) => match hub.store.messages_before(sid, Some(n), 1) {
-                    Ok(v) => !v.is_empty(),
-                    Err(e) => return store_failure(e),
-                },
-                None => false,
-            };
-            let msgs: Vec<Value> = rows.iter().map(crate::hub::model::message_json).collect();
-            Response::json(
-                200,
-                &json!({ "messages": msgs, "page": { "limit": limit, "beforeSeq": before, "nextBeforeSeq": next, "hasMore": has_more } }),
-            )
-        }
-        Err(e) => store_failure(e),
-    }
+    // `afterSeq` (current web app): the next rows forward; otherwise the newest page back.
+    let rows = match after {
+        Some(a) => hub.store.messages_after(sid, a, limit),
+        None => hub.store.messages_before(sid, before, limit),
+    };
+    let rows = match rows {
+        Ok(r) => r,
+        Err(e) => return store_failure(e),
+    };
+    let next = rows.first().map(|m| m.seq);
+    let has_more = match (after, next) {
+        (Some(_), _) => rows.len() as i64 == limit,
+        (None, Some(n)) => match hub.store.messages_before(sid, Some(n), 1) {
+            Ok(v) => !v.is_empty(),
+            Err(e) => return store_failure(e),
+        },
+        (None, None) => false,
+    };
+    let head = match hub.store.messages_before(sid, None, 1) {
+        Ok(v) => v.into_iter().next(),
+        Err(e) => return store_failure(e),
+    };
+    let msgs: Vec<Value> = rows.iter().map(crate::hub::model::message_json).collect();
+    let page = json!({
+        "limit": limit,
+        "beforeSeq": before,
+        "nextBeforeSeq": next,
+        "hasMore": has_more,
+        "direction": if after.is_some() { "after" } else { "before" },
+        "epoch": 1,
+        "reset": false,
+        "nextBeforeAt": rows.first().map(|m| m.created_at),
+        "nextAfterSeq": rows.last().map(|m| m.seq).or(after),
+        "nextAfterAt": rows.last().map(|m| m.created_at),
+        "snapshotHeadSeq": head.as_ref().map_or(0, |m| m.seq),
+        "snapshotHeadAt": head.as_ref().map(|m| m.created_at),
+    });
+    Response::json(200, &json!({ "messages": msgs, "page": page }))
 }
 
 fn valid_attachment(a: &Value) -> bool {

@@ -170,6 +170,18 @@ pub fn event(
         "terminal:ready" | "terminal:output" | "terminal:exit" | "terminal:error" => {
             hub.terminal_cli_event(socket, name, &p, now);
         }
+        "messages-consumed" => {
+            let Some(sid) = s("sid") else { return };
+            if hub.check_session(&ns, &sid).is_err() {
+                return;
+            }
+            let ids = p
+                .get("localIds")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            hub.messages_consumed(&sid, ids, now);
+        }
         // Pi steering: hapid has no steering queue, so the state is never acknowledged.
         "messages-steer-state" => {
             if let Some(ack) = ack {

@@ -64,6 +64,31 @@ pub fn route(
             return super::sessions::route(cx, rest);
         }
         (_, ["machines"]) if get => super::machines::list(hub, &caller),
+        (_, ["machines", id, "agent-availability"]) if get => {
+            let Some(mid) = path_param(id) else {
+                return Outcome::Reply(Response::error(404, "Machine not found"));
+            };
+            return super::machines::action(
+                hub,
+                &caller,
+                conn,
+                &mid,
+                "agent-availability",
+                req,
+                now,
+            );
+        }
+        // Settings and voice backends of the current web app that hapid does not have.
+        (_, ["hub-settings"]) if get => Response::json(
+            200,
+            &json!({"sessionSummaryContract": false, "sessionSummaryInChat": false}),
+        ),
+        (_, ["voice", "transcription", "providers"]) if get => {
+            Response::json(200, &json!({"providers": []}))
+        }
+        (_, ["voice", "backend"]) if get => {
+            Response::json(200, &json!({"backend": null, "backends": []}))
+        }
         ("POST", ["machines", id, "spawn"]) => {
             let Some(mid) = path_param(id) else {
                 return Outcome::Reply(Response::error(404, "Machine not found"));

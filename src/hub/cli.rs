@@ -13,6 +13,8 @@ use std::collections::HashMap;
 pub const RPC_TIMEOUT_MS: i64 = 30_000;
 /// Alive times older than this are ignored (spec/lifecycle.md §3.3).
 const ALIVE_WINDOW_MS: i64 = 600_000;
+/// After a web message, alives saying "not thinking" are overruled for this long.
+const THINKING_GRACE_MS: i64 = 3_000;
 /// Alive patches are re-broadcast at most this often without a change.
 const ALIVE_THROTTLE_MS: i64 = 10_000;
 
@@ -463,6 +465,15 @@ impl Hub {
         Ok(())
     }
 
+    /// The CLI consumed queued web messages: tell the web (v0.30.7's `messages-consumed`).
+    pub fn messages_consumed(&mut self, sid: &str, local_ids: Vec<Value>, now: Now) {
+        let Some(ns) = self.sessions.get(sid).map(|s| s.namespace.clone()) else {
+            return;
+        };
+        let ev = json!({"type": "messages-consumed", "sessionId": sid, "localIds": local_ids, "invokedAt": now.unix_ms});
+        self.events.publish(&ns, ev, &mut self.fx);
+    }
+
     /// A web (or Telegram) user message: stored, sent to every CLI socket of the session.
     pub fn user_message(
         &mut self,
@@ -490,6 +501,15 @@ impl Hub {
             json!({"type": "message-received", "sessionId": sid, "message": wire}),
             &mut self.fx,
         );
+        // The agent's turn starts: the current web app shows its spinner and Abort button
+        // from this patch (the CLI's own alive confirms it a moment later).
+        if let Some(s) = self.sessions.get_mut(sid).filter(|s| s.active) {
+            s.thinking = true;
+            s.thinking_grace_until = now.unix_ms + THINKING_GRACE_MS;
+            let data = json!({"thinking": true, "activeTurnStartedAt": now.unix_ms});
+            let ev = json!({"type": "session-updated", "sessionId": sid, "data": data});
+            self.events.publish(&ns, ev, &mut self.fx);
+        }
         Ok(m)
     }
 
@@ -662,9 +682,9 @@ impl Hub {
         );
         s.active = true;
         s.active_at = s.active_at.max(t);
-        s.thinking = p
-            .get("thinking")
-            .is_some_and(|v| v.as_bool().unwrap_or(false));
+        s.thinking = now.unix_ms < s.thinking_grace_until
+            || p.get("thinking")
+                .is_some_and(|v| v.as_bool().unwrap_or(false));
         s.thinking_at = t;
         if let Some(m) = p.get("permissionMode").and_then(Value::as_str) {
             s.permission_mode = Some(m.to_string());

@@ -31,7 +31,9 @@ impl Subscription {
     /// spec/sse.md §5, rules 2–7 (rule 1, the namespace, is checked by the caller).
     fn wants(&self, kind: &str, session_id: Option<&str>, machine_id: Option<&str>) -> bool {
         if kind == "message-received" {
-            return session_id.is_some() && self.session_id.as_deref() == session_id;
+            // Baseline: only streams of that session. v0.30.7 (whose web app hapid serves)
+            // also delivers messages to `all` streams, which its session list relies on.
+            return self.all || (session_id.is_some() && self.session_id.as_deref() == session_id);
         }
         self.all
             || (session_id.is_some() && self.session_id.as_deref() == session_id)
@@ -304,7 +306,11 @@ mod tests {
             json!({"type": "message-received", "sessionId": "s1", "message": {}}),
             &mut fx,
         );
-        assert_eq!(frames_for(&fx, 1).len(), 1, "all does not grant messages");
+        assert_eq!(
+            frames_for(&fx, 1).len(),
+            2,
+            "all streams get messages too (v0.30.7)"
+        );
         assert_eq!(frames_for(&fx, 2).len(), 2);
         assert_eq!(frames_for(&fx, 3).len(), 0, "other namespace");
         assert!(frames_for(&fx, 2)[0].contains("\"namespace\":\"a\""));

@@ -56,6 +56,9 @@ pub struct Session {
     pub alive_broadcast_at: i64,
     /// Highest message seq of this session.
     pub max_msg_seq: i64,
+    /// A web message was just sent: show "thinking" until this time even if an alive that
+    /// predates the CLI's pickup says otherwise (the current web app's spinner).
+    pub thinking_grace_until: i64,
 }
 
 fn parse_json(text: &Option<String>) -> Value {
@@ -90,6 +93,7 @@ impl Session {
             collaboration_mode: None,
             alive_broadcast_at: 0,
             max_msg_seq: 0,
+            thinking_grace_until: 0,
             id: r.id,
             tag: r.tag,
             namespace: r.namespace,
@@ -175,18 +179,28 @@ impl Session {
             o.insert("teamState".into(), t.clone());
         }
         o.insert("model".into(), json!(self.model));
-        if let Some(e) = &self.effort {
-            o.insert("effort".into(), json!(e));
-        }
-        if let Some(e) = &self.model_reasoning_effort {
-            o.insert("modelReasoningEffort".into(), json!(e));
-        }
+        o.insert(
+            "modelReasoningEffort".into(),
+            json!(self.model_reasoning_effort),
+        );
+        o.insert("effort".into(), json!(self.effort));
+        o.insert("serviceTier".into(), Value::Null);
         if let Some(m) = self
             .permission_mode
             .as_deref()
             .filter(|m| PERMISSION_MODES.contains(m))
         {
             o.insert("permissionMode".into(), json!(m));
+        }
+        o.insert("hasConversationContent".into(), json!(self.max_msg_seq > 0));
+        o.insert("pinned".into(), json!(false));
+        o.insert("globalPinned".into(), json!(false));
+        o.insert("backgroundTaskCount".into(), json!(0));
+        if let Some(t) = self.todos_updated_at {
+            o.insert("todosUpdatedAt".into(), json!(t));
+        }
+        if let Some(t) = self.team_state_updated_at {
+            o.insert("teamStateUpdatedAt".into(), json!(t));
         }
         if let Some(m) = self
             .collaboration_mode
@@ -219,6 +233,12 @@ impl Session {
                 if let Some(w) = m.get("worktree") {
                     s.insert("worktree".into(), w.clone());
                 }
+                // The current web app (v0.30) also reads these when present.
+                for k in ["lifecycleState", "agentSessionId"] {
+                    if let Some(v) = m.get(k) {
+                        s.insert(k.into(), v.clone());
+                    }
+                }
                 Value::Object(s)
             }
             _ => Value::Null,
@@ -233,6 +253,16 @@ impl Session {
             }
             _ => Value::Null,
         };
+        let pending = self.pending_request_entries();
+        let mut kinds: Vec<&str> = Vec::new();
+        for p in &pending {
+            if let Some(k) = p.get("kind").and_then(Value::as_str)
+                && !kinds.contains(&k)
+            {
+                kinds.push(k);
+            }
+        }
+        // Baseline fields first; the rest are what the current (v0.30) web app reads.
         json!({
             "id": self.id,
             "active": self.active,
@@ -241,9 +271,40 @@ impl Session {
             "updatedAt": self.updated_at,
             "metadata": metadata,
             "todoProgress": todo_progress,
-            "pendingRequestsCount": self.pending_requests().len(),
+            "pendingRequestsCount": pending.len(),
             "model": self.model,
+            "metadataVersion": self.metadata_version,
+            "agentStateVersion": self.agent_state_version,
+            "pendingRequestKinds": kinds,
+            "pendingRequests": pending,
+            "todosUpdatedAt": self.todos_updated_at.unwrap_or(0),
+            "hasConversationContent": self.max_msg_seq > 0,
+            "pinned": false,
+            "globalPinned": false,
+            "backgroundTaskCount": 0,
+            "futureScheduledMessageCount": 0,
+            "nextScheduledAt": null,
+            "modelReasoningEffort": self.model_reasoning_effort,
+            "effort": self.effort,
         })
+    }
+
+    /// Pending requests as the current web app lists them: `{id, kind, tool, since}`, where
+    /// `kind` is `input` for questions to the user and `permission` otherwise.
+    pub fn pending_request_entries(&self) -> Vec<Value> {
+        let Some(reqs) = self.agent_state.get("requests").and_then(Value::as_object) else {
+            return Vec::new();
+        };
+        reqs.iter()
+            .map(|(id, r)| {
+                let tool = r.get("tool").and_then(Value::as_str).unwrap_or("");
+                let kind = match tool {
+                    "AskUserQuestion" | "ExitPlanMode" | "request_user_input" => "input",
+                    _ => "permission",
+                };
+                json!({"id": id, "kind": kind, "tool": tool, "since": r.get("createdAt").cloned().unwrap_or(Value::Null)})
+            })
+            .collect()
     }
 
     /// Ids of pending permission requests (`agentState.requests`).
@@ -362,6 +423,14 @@ impl Machine {
         }
     }
 
+    /// The Machine for the web: the current web app also reads `health` (the CLI's strict
+    /// schema for it rejects unknown shapes, so `/cli/*` answers leave it out).
+    pub fn to_web_json(&self) -> Value {
+        let mut v = self.to_json();
+        v["health"] = Value::Null;
+        v
+    }
+
     /// The full Machine object (spec/rest.md §1.7).
     pub fn to_json(&self) -> Value {
         json!({
@@ -383,5 +452,7 @@ impl Machine {
 /// A message as sent on the wire: `{id, seq, localId, content, createdAt}`.
 pub fn message_json(m: &crate::store::MessageRow) -> Value {
     let content: Value = serde_json::from_str(&m.content).unwrap_or(Value::Null);
-    json!({ "id": m.id, "seq": m.seq, "localId": m.local_id, "content": content, "createdAt": m.created_at })
+    // `invokedAt`/`scheduledAt` (v0.30.7): hapid hands messages on as they are stored.
+    json!({ "id": m.id, "seq": m.seq, "localId": m.local_id, "content": content,
+            "createdAt": m.created_at, "invokedAt": m.created_at, "scheduledAt": null })
 }

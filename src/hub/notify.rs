@@ -34,6 +34,8 @@ pub struct Notification {
     pub body: String,
     /// The Web Push payload (JSON text).
     pub push_payload: String,
+    /// The in-app toast (spec/sse.md §6.3: the texts the web app knows how to translate).
+    pub toast: (String, String),
 }
 
 #[derive(Debug, Default)]
@@ -105,7 +107,13 @@ impl Hub {
             return;
         }
         st.last_ready_ms = now.unix_ms;
-        let body = payload::ready_body(sid, &s.exposed_metadata());
+        let metadata = s.exposed_metadata();
+        let body = payload::ready_body(sid, &metadata);
+        let toast_body = format!(
+            "{} is waiting in {}",
+            payload::agent_name(&metadata),
+            payload::session_name(sid, &metadata)
+        );
         let n = Notification {
             namespace: s.namespace.clone(),
             session_id: sid.to_string(),
@@ -113,6 +121,7 @@ impl Hub {
             title: payload::READY_TITLE.to_string(),
             push_payload: payload::session_ready_payload(sid, &body),
             body,
+            toast: ("Ready for input".into(), toast_body),
         };
         self.notify_dispatch(n, now);
     }
@@ -148,7 +157,14 @@ impl Hub {
                 .and_then(Value::as_str)
                 .unwrap_or("")
                 .to_string();
+            let name = payload::session_name(&sid, &metadata);
+            let toast_body = if tool.is_empty() {
+                name
+            } else {
+                format!("{name} ({tool})")
+            };
             let n = Notification {
+                toast: (payload::PERMISSION_TITLE.to_string(), toast_body),
                 namespace: s.namespace.clone(),
                 session_id: sid.clone(),
                 kind: Kind::Permission {
@@ -171,7 +187,9 @@ impl Hub {
     /// Web channel (toast, else push) and Telegram channel.
     fn notify_dispatch(&mut self, n: Notification, now: Now) {
         self.notify.produced += 1;
-        let data = json!({ "title": n.title, "body": n.body, "sessionId": n.session_id, "url": payload::session_url(&n.session_id) });
+        let (title, body) = &n.toast;
+        let url = payload::session_url(&n.session_id);
+        let data = json!({ "title": title, "body": body, "sessionId": n.session_id, "url": url });
         let toasted = self.events.toast(&n.namespace, data, &mut self.fx);
         if toasted > 0 {
             self.notify.toasts += toasted as u64;

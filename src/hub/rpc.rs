@@ -26,8 +26,11 @@ pub enum Shape {
     PathsExists,
 }
 
-fn internal_error() -> Response {
-    Response::error(500, "Internal Server Error")
+/// What abort, switch, archive, approve and deny answer when the RPC fails: upstream sends a
+/// bare `500 text/plain`; hapid sends the same status with `{"error": <the RPC failure>}`
+/// (spec/http-general.md §2.2 recommends it; the web only looks at the status).
+fn internal_error(e: &str) -> Response {
+    Response::error(500, e)
 }
 
 impl Hub {
@@ -41,14 +44,14 @@ impl Hub {
         match shape {
             Shape::Ok => match result {
                 Ok(_) => Response::json(200, &json!({"ok": true})),
-                Err(_) => internal_error(),
+                Err(e) => internal_error(&e),
             },
             Shape::Archive { sid } => match result {
                 Ok(_) => {
                     self.session_end(&sid, None, now);
                     Response::json(200, &json!({"ok": true}))
                 }
-                Err(_) => internal_error(),
+                Err(e) => internal_error(&e),
             },
             Shape::Config { sid } => match result.and_then(|r| self.apply_config(&sid, r)) {
                 Ok(()) => Response::json(200, &json!({"ok": true})),
