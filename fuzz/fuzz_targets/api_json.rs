@@ -6,7 +6,7 @@ use hapid::api::{Api, HapiApp};
 use hapid::http::{Head, Request};
 use hapid::hub::{ConnId, Hub, HubSettings, Now};
 use hapid::reactor::App;
-use std::sync::Mutex;
+use std::cell::RefCell;
 
 const TOKEN: &str = "fuzz-token-0123456789abcdef";
 const SECRET: [u8; 32] = [7; 32];
@@ -37,7 +37,10 @@ fn app() -> HapiApp {
     HapiApp { hub, api: Api::with_origins(vec!["*".into()]) }
 }
 
-static APP: Mutex<Option<(HapiApp, String)>> = Mutex::new(None);
+thread_local! {
+    // The hub is single-threaded by design (Rc frames), so it lives in a thread-local.
+    static APP: RefCell<Option<(HapiApp, String)>> = const { RefCell::new(None) };
+}
 
 const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/auth"),
@@ -72,8 +75,11 @@ fn request(method: &str, path: &str, auth: &str, body: &[u8]) -> Request {
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     let Some((&pick, body)) = data.split_first() else { return };
-    let mut guard = APP.lock().unwrap();
-    let (app, sid) = guard.get_or_insert_with(|| {
+    APP.with_borrow_mut(|slot| run(slot, pick, body));
+});
+
+fn run(slot: &mut Option<(HapiApp, String)>, pick: u8, body: &[u8]) {
+    let (app, sid) = slot.get_or_insert_with(|| {
         let mut a = app();
         let now = Now::read();
         let conn = ConnId { slot: 0, generation: 0 };
@@ -102,4 +108,4 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     }
     let _ = app.commit();
     let _ = app.take_effects();
-});
+}
