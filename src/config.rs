@@ -155,6 +155,21 @@ pub const ENV_HELP: &[(&str, &str, &str)] = &[
     ),
 ];
 
+/// The database path alone (`DB_PATH`, else `HAPI_HOME/hapid.db`), without reading or
+/// creating any file: what `hapid backup` needs (it may run as another user than the hub).
+pub fn db_path_only(env: &dyn Fn(&str) -> Option<String>) -> PathBuf {
+    let get = |k: &str| env(k).filter(|v| !v.is_empty());
+    let home_dir = get("HOME").unwrap_or_else(|| "/".into());
+    let expand = |p: String| match p.strip_prefix('~') {
+        Some(rest) => PathBuf::from(format!("{home_dir}{rest}")),
+        None => PathBuf::from(p),
+    };
+    match get("DB_PATH") {
+        Some(p) => expand(p),
+        None => expand(get("HAPI_HOME").unwrap_or_else(|| "~/.hapi".into())).join("hapid.db"),
+    }
+}
+
 impl Config {
     /// Loads the configuration from `env` and the files, creating missing files.
     pub fn load(env: &dyn Fn(&str) -> Option<String>) -> Result<Config, String> {

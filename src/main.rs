@@ -68,11 +68,12 @@ fn main() -> ExitCode {
 }
 
 fn run(backup: Option<String>) -> Result<(), String> {
-    let cfg = Config::load(&|k| std::env::var(k).ok())?;
     if let Some(dest) = backup {
-        return hapid::store::backup(&cfg.db_path, std::path::Path::new(&dest))
-            .map_err(|e| e.to_string());
+        // Only the database path: a backup never creates or rewrites the hub's files.
+        let db = hapid::config::db_path_only(&|k| std::env::var(k).ok());
+        return hapid::store::backup(&db, std::path::Path::new(&dest)).map_err(|e| e.to_string());
     }
+    let cfg = Config::load(&|k| std::env::var(k).ok())?;
     if let Some(f) = &cfg.log_file {
         hapid::log::to_file(f.clone())?;
     }

@@ -75,3 +75,17 @@ fn autobahn_websocket_suite() {
 fn official_web_app_in_browser() {
     run_suite("tests/web/run.sh");
 }
+
+/// Static musl builds for x86_64, aarch64 and armv7 (Debian cross toolchains), each started
+/// (ARM under qemu-user) and put through the store-and-read-back scenario, SIGHUP and SIGTERM.
+#[test]
+fn static_builds_run_under_qemu() {
+    run_suite("scripts/qemu-smoke.sh");
+}
+
+/// The systemd unit verifies, and hapid's system calls stay inside its SystemCallFilter; the
+/// OpenWrt init script starts it with its settings.
+#[test]
+fn service_files_check() {
+    run_suite("scripts/check-service.sh");
+}

@@ -236,6 +236,10 @@ impl App for HapiApp {
         self.hub.socket_gone(socket, now);
     }
 
+    fn metrics(&self, out: &mut String) {
+        self.hub.metrics(out);
+    }
+
     fn outbound_done(
         &mut self,
         id: u64,

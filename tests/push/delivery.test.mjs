@@ -183,9 +183,11 @@ test('a visible SSE stream gets a toast instead and no push is sent; hidden agai
 
     await raisePermission(cli, editRequest('req-1'));
     const toast = await sse.next((e) => e.type === 'toast', 4000);
+    // The toast keeps the spec's in-app text (sse.md §6.3: "<session name> (<tool>)"); the
+    // push payload uses the API documents' wording ("Claude wants to edit …").
     assert.deepEqual(toast.data, {
       title: 'Permission Request',
-      body: 'Claude wants to edit src/main.ts',
+      body: 'Push Project (Edit)',
       sessionId: cli.id,
       url: `/sessions/${cli.id}`,
     });

@@ -1,0 +1,991 @@
+//! Operability (issue 9) against the real binary: `hapid backup` during a message storm,
+//! auth throttling per client address, `/metrics`, SIGHUP log reopening, and SIGTERM with
+//! live event streams and CLI sockets.
+//!
+//! The CLI side is a small Engine.IO v4 / Socket.IO v5 client over a raw WebSocket
+//! ([`Sio`]), framed with `hapid::ws::encode_masked`; hapid's own decoder only reads masked
+//! (client) frames, so server frames are parsed here.
+
+mod common;
+
+use common::{Closed, Hub, RawConn, TEST_TOKEN, TempDir, request_bytes};
+use hapid::ws::{OpCode, encode_masked};
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, HashSet};
+use std::io::{self, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::Command;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_millis() as u64
+}
+
+fn create_session(hub: &Hub, tag: &str) -> String {
+    let r = hub.post_json(
+        "/cli/sessions",
+        Some(TEST_TOKEN),
+        &json!({ "tag": tag, "metadata": { "path": "/tmp/ops", "host": "ops-test", "flavor": "claude" } }),
+    );
+    assert_eq!(r.status, 200, "POST /cli/sessions: {r:?}");
+    r.json()["session"]["id"]
+        .as_str()
+        .expect("session id")
+        .to_string()
+}
+
+// ---------------------------------------------------------------- a raw Socket.IO client
+
+/// One `/cli` Socket.IO socket over its own Engine.IO websocket connection.
+struct Sio {
+    stream: TcpStream,
+    buf: Vec<u8>,
+    next_ack: u64,
+    mask: u32,
+}
+
+impl Sio {
+    /// Opens the websocket, reads the Engine.IO open packet and connects to `/cli` with
+    /// `auth`; panics on `connect_error`.
+    fn connect(hub: &Hub, auth: &Value) -> Sio {
+        let stream = TcpStream::connect(hub.addr()).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(15)))
+            .unwrap();
+        stream
+            .set_write_timeout(Some(Duration::from_secs(15)))
+            .unwrap();
+        stream.set_nodelay(true).unwrap();
+        let mut c = Sio {
+            stream,
+            buf: Vec::new(),
+            next_ack: 1,
+            mask: 0x1234_5678,
+        };
+        let key = "b3BzLXRlc3Qta2V5LTAwMQ==";
+        let req = format!(
+            "GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: 127.0.0.1\r\n\
+             Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n\
+             Sec-WebSocket-Version: 13\r\n\r\n"
+        );
+        c.stream.write_all(req.as_bytes()).unwrap();
+        let end = loop {
+            if let Some(i) = c.buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i;
+            }
+            c.fill().expect("reading the upgrade response");
+        };
+        let head = String::from_utf8_lossy(&c.buf[..end]).to_string();
+        c.buf.drain(..end + 4);
+        assert!(head.starts_with("HTTP/1.1 101"), "no upgrade: {head}");
+        let accept = hapid::ws::accept_key(key);
+        assert!(
+            head.to_ascii_lowercase().contains(&format!(
+                "sec-websocket-accept: {}",
+                accept.to_ascii_lowercase()
+            )),
+            "bad accept in {head}"
+        );
+        let open = c.recv_text().expect("Engine.IO open packet");
+        assert!(open.starts_with("0{"), "not an open packet: {open}");
+        c.send_text(&format!("40/cli,{auth}"));
+        loop {
+            let t = c.recv_text().expect("CONNECT reply");
+            if t.starts_with("40/cli,") {
+                return c;
+            }
+            assert!(!t.starts_with("44/cli,"), "connect_error: {t}");
+        }
+    }
+
+    fn fill(&mut self) -> io::Result<()> {
+        let mut chunk = [0u8; 16 * 1024];
+        loop {
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+                Ok(n) => {
+                    self.buf.extend_from_slice(&chunk[..n]);
+                    return Ok(());
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    fn send_frame(&mut self, op: OpCode, payload: &[u8]) -> io::Result<()> {
+        self.mask = self
+            .mask
+            .wrapping_mul(1_664_525)
+            .wrapping_add(1_013_904_223);
+        let mut out = Vec::with_capacity(payload.len() + 14);
+        encode_masked(op, true, payload, self.mask.to_be_bytes(), &mut out);
+        self.stream.write_all(&out)
+    }
+
+    fn send_text(&mut self, s: &str) {
+        self.send_frame(OpCode::Text, s.as_bytes())
+            .unwrap_or_else(|e| panic!("websocket write: {e}"));
+    }
+
+    /// The next server frame: (opcode, payload). Server frames are unmasked and unfragmented.
+    fn recv_frame(&mut self) -> io::Result<(u8, Vec<u8>)> {
+        loop {
+            let b = &self.buf;
+            if b.len() >= 2 {
+                assert_eq!(b[1] & 0x80, 0, "server frames are not masked");
+                assert_ne!(b[0] & 0x80, 0, "hapid does not fragment");
+                let (len, off) = match b[1] & 0x7f {
+                    126 if b.len() >= 4 => (u16::from_be_bytes([b[2], b[3]]) as usize, 4),
+                    127 if b.len() >= 10 => {
+                        let mut l = [0u8; 8];
+                        l.copy_from_slice(&b[2..10]);
+                        (u64::from_be_bytes(l) as usize, 10)
+                    }
+                    126 | 127 => (usize::MAX, 0),
+                    n => (n as usize, 2),
+                };
+                if len != usize::MAX && b.len() >= off + len {
+                    let op = b[0] & 0x0f;
+                    let payload = b[off..off + len].to_vec();
+                    self.buf.drain(..off + len);
+                    return Ok((op, payload));
+                }
+            }
+            self.fill()?;
+        }
+    }
+
+    /// The next Engine.IO text packet other than a ping (pings are answered).
+    fn recv_text(&mut self) -> io::Result<String> {
+        loop {
+            let (op, payload) = self.recv_frame()?;
+            match op {
+                0x1 => {
+                    let t = String::from_utf8(payload).expect("UTF-8 text frame");
+                    if t == "2" {
+                        self.send_frame(OpCode::Text, b"3")?;
+                        continue;
+                    }
+                    return Ok(t);
+                }
+                0x8 => return Err(io::ErrorKind::ConnectionAborted.into()),
+                0x9 => self.send_frame(OpCode::Pong, &payload)?,
+                _ => {}
+            }
+        }
+    }
+
+    /// Emits `event` on `/cli` without an ack.
+    fn emit(&mut self, event: &str, payload: &Value) {
+        self.send_text(&format!("42/cli,{}", json!([event, payload])));
+    }
+
+    /// Emits `event` with an ack id; returns the id.
+    fn emit_ack(&mut self, event: &str, payload: &Value) -> u64 {
+        let id = self.next_ack;
+        self.next_ack += 1;
+        self.send_text(&format!("42/cli,{id}{}", json!([event, payload])));
+        id
+    }
+
+    /// The next ack on `/cli`: (id, first argument). Other packets are skipped.
+    fn recv_ack(&mut self) -> io::Result<(u64, Value)> {
+        loop {
+            let t = self.recv_text()?;
+            let Some(rest) = t.strip_prefix("43/cli,") else {
+                continue;
+            };
+            let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+            let id: u64 = rest[..digits].parse().expect("ack id");
+            let args: Value = serde_json::from_str(&rest[digits..]).expect("ack arguments");
+            return Ok((id, args[0].clone()));
+        }
+    }
+
+    /// Waits for EOF or a Close frame; how it ended.
+    fn wait_closed(&mut self, timeout: Duration) -> Closed {
+        self.stream.set_read_timeout(Some(timeout)).unwrap();
+        loop {
+            match self.recv_frame() {
+                Ok((0x8, _)) => return Closed::Eof,
+                Ok(_) => continue,
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Closed::Eof,
+                Err(e) if e.kind() == io::ErrorKind::ConnectionReset => return Closed::Reset,
+                Err(_) => return Closed::Timeout,
+            }
+        }
+    }
+}
+
+fn agent_message(i: usize) -> Value {
+    json!({
+        "role": "agent",
+        "content": { "type": "output", "data": { "type": "assistant", "n": i, "text": "x".repeat(400) } },
+        "meta": { "sentFrom": "cli" }
+    })
+}
+
+/// Sends acked `message` events on `sid` with `window` in flight until `stop` (or `max`),
+/// pushing each acknowledged localId to `acked`; returns how many were sent.
+fn storm(
+    hub: &Hub,
+    sid: &str,
+    prefix: &str,
+    window: usize,
+    max: usize,
+    stop: &AtomicBool,
+    acked: &Mutex<Vec<String>>,
+) -> usize {
+    let mut c = Sio::connect(
+        hub,
+        &json!({ "token": TEST_TOKEN, "clientType": "session-scoped", "sessionId": sid }),
+    );
+    let mut ids: BTreeMap<u64, String> = BTreeMap::new();
+    let mut sent = 0;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        while ids.len() < window && sent < max && !stop.load(Ordering::SeqCst) {
+            let local = format!("{prefix}-{sent}");
+            let id = c.emit_ack(
+                "message",
+                &json!({ "sid": sid, "message": agent_message(sent), "localId": local }),
+            );
+            ids.insert(id, local);
+            sent += 1;
+        }
+        if ids.is_empty() {
+            return sent;
+        }
+        assert!(Instant::now() < deadline, "storm did not finish in 60 s");
+        let (id, res) = c.recv_ack().expect("ack");
+        assert_eq!(res, json!({ "ok": true }), "message ack");
+        let local = ids.remove(&id).expect("ack for a message sent");
+        acked.lock().unwrap().push(local);
+    }
+}
+
+/// `hapid backup FILE` against `hub`'s home; its exit status and stderr.
+fn run_backup(hub: &Hub, dest: &Path) -> (bool, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_hapid"));
+    for (name, _, _) in hapid::config::ENV_HELP {
+        cmd.env_remove(name);
+    }
+    let out = cmd
+        .arg("backup")
+        .arg(dest)
+        .env("HAPI_HOME", hub.home())
+        .env("CLI_API_TOKEN", TEST_TOKEN)
+        .output()
+        .expect("run hapid backup");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+// ---------------------------------------------------------------- backup
+
+#[test]
+fn backup_during_a_message_storm_holds_every_acked_message() {
+    let hub = Hub::start(&[]);
+    let sids = [
+        create_session(&hub, "storm-a"),
+        create_session(&hub, "storm-b"),
+    ];
+    let stop = AtomicBool::new(false);
+    let acked: Vec<Mutex<Vec<String>>> = vec![Mutex::new(Vec::new()), Mutex::new(Vec::new())];
+    let total = || acked.iter().map(|a| a.lock().unwrap().len()).sum::<usize>();
+    let dest_dir = TempDir::new("backup");
+    // Three backups while two sockets keep storming, at growing database sizes.
+    let marks = [1_000, 4_000, 8_000];
+    let dests: Vec<_> = (0..marks.len())
+        .map(|k| dest_dir.path().join(format!("copy-{k}.db")))
+        .collect();
+
+    let snapshots: Vec<Vec<Vec<String>>> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..2)
+            .map(|i| {
+                let (hub, sid, stop, acked) = (&hub, &sids[i], &stop, &acked[i]);
+                s.spawn(move || storm(hub, sid, &format!("s{i}"), 32, 100_000, stop, acked))
+            })
+            .collect();
+        let t0 = Instant::now();
+        let mut snapshots = Vec::new();
+        for (k, mark) in marks.iter().enumerate() {
+            while total() < *mark {
+                assert!(t0.elapsed() < Duration::from_secs(60), "storm too slow");
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            // Everything acknowledged up to here must be in the copy.
+            let snapshot: Vec<Vec<String>> =
+                acked.iter().map(|a| a.lock().unwrap().clone()).collect();
+            let (ok, err) = run_backup(&hub, &dests[k]);
+            assert!(ok, "hapid backup failed: {err}");
+            eprintln!(
+                "backup {k}: {} acked before it started, {} when it finished",
+                snapshot.iter().map(Vec::len).sum::<usize>(),
+                total()
+            );
+            snapshots.push(snapshot);
+        }
+        // The storm goes on after the last backup, then stops.
+        let end = total() + 200;
+        while total() < end && t0.elapsed() < Duration::from_secs(60) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        stop.store(true, Ordering::SeqCst);
+        for w in workers {
+            w.join().expect("storm thread");
+        }
+        snapshots
+    });
+
+    use std::os::unix::fs::PermissionsExt;
+    for (k, dest) in dests.iter().enumerate() {
+        let mode = std::fs::metadata(dest)
+            .expect("backup file")
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(mode, 0o600, "backup file mode");
+        let copy = hapid::store::Store::open(dest).expect("open the backup");
+        assert!(copy.integrity_ok(), "backup {k}: integrity_check");
+        let rows = copy.load_sessions().expect("sessions in the backup");
+        for (i, sid) in sids.iter().enumerate() {
+            assert!(
+                rows.iter().any(|r| &r.id == sid),
+                "backup {k}: session {sid} missing"
+            );
+            let msgs = copy.messages_after(sid, 0, i64::MAX).expect("messages");
+            let seqs: Vec<i64> = msgs.iter().map(|m| m.seq).collect();
+            let want: Vec<i64> = (1..=msgs.len() as i64).collect();
+            assert_eq!(seqs, want, "backup {k}: seq gaps in {sid}");
+            // A consistent prefix of what the socket sent, in order...
+            for (n, m) in msgs.iter().enumerate() {
+                assert_eq!(m.local_id.as_deref(), Some(format!("s{i}-{n}").as_str()));
+            }
+            // ... holding at least everything acknowledged before the backup started.
+            let acked_before = snapshots[k][i].len();
+            assert!(
+                msgs.len() >= acked_before,
+                "backup {k}, {sid}: {} messages, but {acked_before} were acked before it started",
+                msgs.len()
+            );
+            let have: HashSet<&str> = msgs.iter().filter_map(|m| m.local_id.as_deref()).collect();
+            assert!(snapshots[k][i].iter().all(|l| have.contains(l.as_str())));
+        }
+    }
+
+    // The live database has everything acked, and the hub is unaffected.
+    let jwt = hub.jwt("default");
+    let list = hub.get("/api/sessions", Some(&jwt));
+    assert_eq!(list.status, 200);
+    let mut hub = hub;
+    assert!(hub.stop().success());
+    let live = hapid::store::Store::open(&hub.db_path()).expect("reopen");
+    assert!(live.integrity_ok());
+    for (i, sid) in sids.iter().enumerate() {
+        let msgs = live.messages_after(sid, 0, i64::MAX).expect("messages");
+        let have: HashSet<&str> = msgs.iter().filter_map(|m| m.local_id.as_deref()).collect();
+        for l in acked[i].lock().unwrap().iter() {
+            assert!(have.contains(l.as_str()), "acked {l} lost from the live DB");
+        }
+    }
+
+    // A backup never overwrites an existing file.
+    let (ok, err) = run_backup(&hub, &dests[0]);
+    assert!(!ok, "backup overwrote {}", dests[0].display());
+    assert!(err.contains("already exists"), "unclear error: {err}");
+}
+
+// ---------------------------------------------------------------- auth throttling
+
+/// One request on a kept-alive connection, reconnecting when the hub closed it.
+fn keepalive_request(
+    hub: &Hub,
+    conn: &mut Option<RawConn>,
+    bytes: &[u8],
+    method: &str,
+) -> common::Resp {
+    for _ in 0..3 {
+        let c = conn.get_or_insert_with(|| hub.conn());
+        if c.try_send(bytes).is_ok()
+            && let Ok(r) = c.try_read_response(method)
+        {
+            if r.header("connection")
+                .is_some_and(|v| v.eq_ignore_ascii_case("close"))
+            {
+                *conn = None;
+            }
+            return r;
+        }
+        *conn = None;
+    }
+    panic!("no response to {method} after 3 connections");
+}
+
+fn curl_from(addr: &str, args: &[&str]) -> (u16, String) {
+    let out = Command::new("curl")
+        .args([
+            "-s",
+            "--max-time",
+            "10",
+            "--interface",
+            addr,
+            "-w",
+            "\n%{http_code}",
+        ])
+        .args(args)
+        .output()
+        .expect("curl is required for this test (.ci/run installs it)");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').expect("curl output");
+    (code.trim().parse().unwrap_or(0), body.to_string())
+}
+
+#[test]
+fn ten_thousand_wrong_tokens_are_slowed_down_and_logged_other_addresses_unaffected() {
+    let hub = Hub::start(&[]);
+    let mut conn = None;
+    let mut statuses: BTreeMap<u16, usize> = BTreeMap::new();
+    let mut first = Vec::new();
+    let wrong = |i: usize| format!("wrong-token-{i:05}-Zq8");
+    let attempt = |conn: &mut Option<RawConn>, i: usize| -> common::Resp {
+        let bytes = if i % 2 == 0 {
+            let body = json!({ "accessToken": wrong(i) }).to_string();
+            request_bytes(
+                "POST",
+                "/api/auth",
+                &[("Content-Type", "application/json")],
+                body.as_bytes(),
+                false,
+            )
+        } else {
+            let auth = format!("Bearer {}", wrong(i));
+            request_bytes(
+                "GET",
+                "/api/sessions",
+                &[("Authorization", &auth)],
+                b"",
+                false,
+            )
+        };
+        keepalive_request(&hub, conn, &bytes, if i % 2 == 0 { "POST" } else { "GET" })
+    };
+    for i in 0..10_000 {
+        let r = attempt(&mut conn, i);
+        if r.status == 429 {
+            let secs: u64 = r
+                .header("retry-after")
+                .unwrap_or_else(|| panic!("429 without Retry-After: {r:?}"))
+                .parse()
+                .expect("Retry-After in whole seconds");
+            assert!(secs >= 1, "Retry-After {secs}");
+        }
+        if i < 6 {
+            first.push(r.status);
+        }
+        *statuses.entry(r.status).or_default() += 1;
+    }
+    eprintln!("statuses of 10 000 wrong tokens: {statuses:?}");
+    assert_eq!(
+        first,
+        [401, 401, 401, 401, 401, 429],
+        "throttling starts after 5 failures"
+    );
+    assert!(
+        statuses.keys().all(|s| *s == 401 || *s == 429),
+        "{statuses:?}"
+    );
+    // Exponential delays: only a handful of the 10 000 were even checked.
+    assert!(
+        statuses.get(&401).copied().unwrap_or(0) <= 40,
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.get(&429).copied().unwrap_or(0) >= 9_960,
+        "{statuses:?}"
+    );
+
+    // Logged (at the 8th failure, once the first delays ran out): keep trying, bounded.
+    let logged = |hub: &Hub| {
+        hub.stderr
+            .lines()
+            .into_iter()
+            .find(|l| l.contains("failed attempts from 127.0.0.1"))
+    };
+    let t0 = Instant::now();
+    let mut i = 10_000;
+    let line = loop {
+        if let Some(l) = logged(&hub) {
+            break l;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "no log line about the failures:\n{}",
+            hub.stderr.text()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+        attempt(&mut conn, i);
+        i += 1;
+    };
+    eprintln!("log: {line}");
+    let log = hub.stderr.text();
+    assert!(
+        !log.contains("wrong-token-"),
+        "a token reached the log:\n{log}"
+    );
+    assert!(
+        !log.contains(TEST_TOKEN),
+        "the access token reached the log"
+    );
+    assert!(
+        !log.contains("Bearer"),
+        "an Authorization header reached the log"
+    );
+
+    // The throttle is per address: 127.0.0.1 is refused even with the right token ...
+    let r = hub.post_json("/api/auth", None, &json!({ "accessToken": TEST_TOKEN }));
+    assert_eq!(r.status, 429, "{r:?}");
+    // ... while another address gets in at once, and its JWT works.
+    let url = hub.url();
+    let body = json!({ "accessToken": TEST_TOKEN }).to_string();
+    let (code, text) = curl_from(
+        "127.0.0.2",
+        &[
+            "-X",
+            "POST",
+            "-H",
+            "Content-Type: application/json",
+            "-d",
+            &body,
+            &format!("{url}/api/auth"),
+        ],
+    );
+    assert_eq!(code, 200, "POST /api/auth from 127.0.0.2: {code} {text}");
+    let jwt = serde_json::from_str::<Value>(&text).expect("JSON")["token"]
+        .as_str()
+        .expect("token")
+        .to_string();
+    let auth = format!("Authorization: Bearer {jwt}");
+    let (code, text) = curl_from("127.0.0.2", &["-H", &auth, &format!("{url}/api/sessions")]);
+    assert_eq!(code, 200, "GET /api/sessions from 127.0.0.2: {code} {text}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&text).unwrap(),
+        json!({ "sessions": [] })
+    );
+    assert!(!hub.stderr.text().contains(&jwt), "a JWT reached the log");
+}
+
+// ---------------------------------------------------------------- /metrics
+
+/// One Prometheus sample.
+#[derive(Debug)]
+struct Sample {
+    name: String,
+    labels: BTreeMap<String, String>,
+    value: f64,
+}
+
+fn valid_name(n: &str) -> bool {
+    let mut cs = n.chars();
+    cs.next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == ':')
+        && cs.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+}
+
+/// Parses the Prometheus text format (0.0.4) strictly enough to catch malformed output;
+/// returns the samples and the TYPE of each family.
+fn parse_prometheus(text: &str) -> (Vec<Sample>, BTreeMap<String, String>) {
+    let mut samples = Vec::new();
+    let mut types = BTreeMap::new();
+    for line in text.lines() {
+        if line.is_empty() {
+            continue;
+        }
+        if let Some(c) = line.strip_prefix('#') {
+            let mut parts = c.trim_start().splitn(3, ' ');
+            match (parts.next(), parts.next(), parts.next()) {
+                (Some("HELP"), Some(n), _) => assert!(valid_name(n), "HELP name {line:?}"),
+                (Some("TYPE"), Some(n), Some(t)) => {
+                    assert!(valid_name(n), "TYPE name {line:?}");
+                    assert!(
+                        ["counter", "gauge", "histogram", "summary", "untyped"].contains(&t),
+                        "TYPE {line:?}"
+                    );
+                    assert!(
+                        types.insert(n.to_string(), t.to_string()).is_none(),
+                        "TYPE twice: {n}"
+                    );
+                }
+                _ => {} // other comments are allowed
+            }
+            continue;
+        }
+        let name_end = line
+            .find(['{', ' '])
+            .unwrap_or_else(|| panic!("no value: {line:?}"));
+        let name = &line[..name_end];
+        assert!(valid_name(name), "metric name {name:?} in {line:?}");
+        let mut labels = BTreeMap::new();
+        let mut rest = &line[name_end..];
+        if let Some(l) = rest.strip_prefix('{') {
+            let bytes = l.as_bytes();
+            let mut j = 0;
+            while bytes.get(j) != Some(&b'}') {
+                let eq = l[j..]
+                    .find('=')
+                    .map(|e| j + e)
+                    .unwrap_or_else(|| panic!("label without = in {line:?}"));
+                let lname = &l[j..eq];
+                assert!(valid_name(lname), "label name {lname:?} in {line:?}");
+                assert_eq!(
+                    bytes.get(eq + 1),
+                    Some(&b'"'),
+                    "unquoted label value in {line:?}"
+                );
+                let mut val = String::new();
+                j = eq + 2;
+                loop {
+                    match bytes.get(j) {
+                        Some(b'\\') => {
+                            match bytes.get(j + 1) {
+                                Some(b'n') => val.push('\n'),
+                                Some(b'\\') => val.push('\\'),
+                                Some(b'"') => val.push('"'),
+                                other => panic!("bad escape {other:?} in {line:?}"),
+                            }
+                            j += 2;
+                        }
+                        Some(b'"') => break,
+                        Some(_) => {
+                            let ch = l[j..].chars().next().expect("a char");
+                            val.push(ch);
+                            j += ch.len_utf8();
+                        }
+                        None => panic!("unterminated label value in {line:?}"),
+                    }
+                }
+                assert!(
+                    labels.insert(lname.to_string(), val).is_none(),
+                    "label twice in {line:?}"
+                );
+                j += 1; // the closing quote
+                match bytes.get(j) {
+                    Some(b',') => j += 1,
+                    Some(b'}') => {}
+                    _ => panic!("expected , or }} in {line:?}"),
+                }
+            }
+            rest = &l[j + 1..];
+        }
+        let mut fields = rest
+            .strip_prefix(' ')
+            .unwrap_or_else(|| panic!("no space before value: {line:?}"))
+            .split(' ');
+        let v = fields.next().expect("value");
+        let value = match v {
+            "+Inf" => f64::INFINITY,
+            "-Inf" => f64::NEG_INFINITY,
+            "NaN" => f64::NAN,
+            _ => v
+                .parse()
+                .unwrap_or_else(|_| panic!("bad value {v:?} in {line:?}")),
+        };
+        if let Some(ts) = fields.next() {
+            ts.parse::<i64>()
+                .unwrap_or_else(|_| panic!("bad timestamp in {line:?}"));
+        }
+        assert!(fields.next().is_none(), "trailing fields in {line:?}");
+        samples.push(Sample {
+            name: name.to_string(),
+            labels,
+            value,
+        });
+    }
+    (samples, types)
+}
+
+fn family<'a>(name: &'a str, types: &BTreeMap<String, String>) -> &'a str {
+    for suffix in ["_bucket", "_sum", "_count"] {
+        if let Some(base) = name.strip_suffix(suffix)
+            && types
+                .get(base)
+                .is_some_and(|t| t == "histogram" || t == "summary")
+        {
+            return base;
+        }
+    }
+    name
+}
+
+#[test]
+fn metrics_are_protected_and_in_prometheus_text_format() {
+    let hub = Hub::start(&[]);
+    let jwt = hub.jwt("default");
+    // Some activity: commits, an event stream and a CLI websocket.
+    let sid = create_session(&hub, "metrics");
+    let mut sse = hub.conn();
+    sse.send(&request_bytes(
+        "GET",
+        &format!("/api/events?token={jwt}&all=true"),
+        &[],
+        b"",
+        false,
+    ));
+    let (status, _) = sse.read_head().expect("SSE head");
+    assert_eq!(status, 200);
+    let mut cli = Sio::connect(
+        &hub,
+        &json!({ "token": TEST_TOKEN, "clientType": "session-scoped", "sessionId": sid }),
+    );
+    let id = cli.emit_ack(
+        "message",
+        &json!({ "sid": sid, "message": agent_message(0) }),
+    );
+    assert_eq!(cli.recv_ack().expect("ack"), (id, json!({ "ok": true })));
+
+    let r = hub.get("/metrics", None);
+    assert_eq!(r.status, 401, "{r:?}");
+    let r = hub.get("/metrics", Some("not-a-jwt"));
+    assert_eq!(r.status, 401, "{r:?}");
+    let r = hub.get("/metrics", Some(&jwt));
+    assert_eq!(r.status, 200, "{r:?}");
+    let ct = r.header("content-type").unwrap_or("");
+    assert!(
+        ct.starts_with("text/plain") && ct.contains("version=0.0.4"),
+        "{ct}"
+    );
+    let text = r.text();
+    let (samples, types) = parse_prometheus(&text);
+
+    // Every sample belongs to a declared family; no duplicates.
+    let mut seen = HashSet::new();
+    for s in &samples {
+        let fam = family(&s.name, &types);
+        assert!(types.contains_key(fam), "no TYPE for {}", s.name);
+        assert!(
+            seen.insert((s.name.clone(), format!("{:?}", s.labels))),
+            "duplicate {s:?}"
+        );
+    }
+    let get = |name: &str, label: Option<(&str, &str)>| -> Option<f64> {
+        samples
+            .iter()
+            .find(|s| {
+                s.name == name && label.is_none_or(|(k, v)| s.labels.get(k).is_some_and(|x| x == v))
+            })
+            .map(|s| s.value)
+    };
+    assert_eq!(
+        types.get("hapid_connections").map(String::as_str),
+        Some("gauge"),
+        "{text}"
+    );
+    assert!(
+        get("hapid_connections", Some(("kind", "sse"))).unwrap_or(0.0) >= 1.0,
+        "{text}"
+    );
+    assert!(
+        get("hapid_connections", Some(("kind", "websocket"))).unwrap_or(0.0) >= 1.0,
+        "{text}"
+    );
+    assert!(
+        get("hapid_db_size_bytes", None).is_some_and(|v| v > 0.0),
+        "hapid_db_size_bytes missing or zero:\n{text}"
+    );
+    assert_eq!(
+        types.get("hapid_commit_seconds").map(String::as_str),
+        Some("histogram"),
+        "hapid_commit_seconds histogram missing:\n{text}"
+    );
+    let buckets: Vec<&Sample> = samples
+        .iter()
+        .filter(|s| s.name == "hapid_commit_seconds_bucket")
+        .collect();
+    assert!(buckets.len() >= 2, "{text}");
+    let mut prev = (f64::NEG_INFINITY, 0.0);
+    for b in &buckets {
+        let le = b.labels.get("le").expect("le label");
+        let le: f64 = if le == "+Inf" {
+            f64::INFINITY
+        } else {
+            le.parse().expect("le")
+        };
+        assert!(
+            le > prev.0 && b.value >= prev.1,
+            "buckets not cumulative: {text}"
+        );
+        prev = (le, b.value);
+    }
+    assert_eq!(prev.0, f64::INFINITY, "no +Inf bucket");
+    let count = get("hapid_commit_seconds_count", None).expect("_count");
+    assert_eq!(prev.1, count, "+Inf bucket != _count");
+    assert!(count >= 1.0, "no commits counted after writes");
+    assert!(get("hapid_commit_seconds_sum", None).is_some_and(|v| v >= 0.0));
+
+    // HAPID_METRICS_PUBLIC=1: no JWT needed.
+    let public = Hub::start(&[("HAPID_METRICS_PUBLIC", "1")]);
+    let r = public.get("/metrics", None);
+    assert_eq!(r.status, 200, "{r:?}");
+    parse_prometheus(&r.text());
+}
+
+// ---------------------------------------------------------------- SIGHUP
+
+#[test]
+fn sighup_reopens_the_log_file() {
+    let dir = TempDir::new("logs");
+    let log = dir.path().join("hapid.log");
+    let rotated = dir.path().join("hapid.log.1");
+    let mut hub = Hub::start(&[("HAPID_LOG_FILE", log.to_str().unwrap())]);
+    let read = |p: &Path| std::fs::read_to_string(p).unwrap_or_default();
+    let wait_for = |p: &Path, what: &str, n: usize| {
+        let t0 = Instant::now();
+        while read(p).matches(what).count() < n {
+            assert!(
+                t0.elapsed() < Duration::from_secs(10),
+                "{} never had {n}× {what:?}:\n{}",
+                p.display(),
+                read(p)
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    assert!(log.exists(), "HAPID_LOG_FILE not created at start");
+    hub.signal("HUP");
+    wait_for(&log, "log reopened", 1);
+
+    std::fs::rename(&log, &rotated).unwrap();
+    assert!(!log.exists());
+    hub.signal("HUP");
+    wait_for(&log, "log reopened", 1);
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&log).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "new log file mode");
+    assert_eq!(
+        hub.get("/health", None).status,
+        200,
+        "hub alive after SIGHUP"
+    );
+
+    // New lines go to the new file only.
+    let old = read(&rotated);
+    assert!(hub.stop().success());
+    wait_for(&log, "shutting down", 1);
+    assert_eq!(
+        read(&rotated),
+        old,
+        "the rotated file was written after SIGHUP"
+    );
+    assert!(
+        !hub.stderr.text().contains("log reopened"),
+        "logged to stderr too"
+    );
+}
+
+// ---------------------------------------------------------------- SIGTERM
+
+#[test]
+fn sigterm_with_open_streams_and_cli_sockets_commits_and_exits() {
+    let mut hub = Hub::start(&[]);
+    let jwt = hub.jwt("default");
+    let sid = create_session(&hub, "sigterm");
+    let mut cli = Sio::connect(
+        &hub,
+        &json!({ "token": TEST_TOKEN, "clientType": "session-scoped", "sessionId": sid }),
+    );
+    cli.emit(
+        "session-alive",
+        &json!({ "sid": sid, "time": now_ms(), "thinking": true, "mode": "remote" }),
+    );
+    let mut want = Vec::new();
+    for i in 0..20 {
+        let local = format!("term-{i}");
+        let id = cli.emit_ack(
+            "message",
+            &json!({ "sid": sid, "message": agent_message(i), "localId": local }),
+        );
+        assert_eq!(cli.recv_ack().expect("ack"), (id, json!({ "ok": true })));
+        want.push(local);
+    }
+    // A second socket (a runner) and two event streams, one per filter kind.
+    let mut runner = Sio::connect(
+        &hub,
+        &json!({ "token": TEST_TOKEN, "clientType": "machine-scoped" }),
+    );
+    let mut streams = Vec::new();
+    for q in [format!("sessionId={sid}"), "all=true".to_string()] {
+        let mut c = hub.conn();
+        c.send(&request_bytes(
+            "GET",
+            &format!("/api/events?token={jwt}&{q}"),
+            &[],
+            b"",
+            false,
+        ));
+        let (status, _) = c.read_head().expect("SSE head");
+        assert_eq!(status, 200);
+        let first = c.read_chunk().expect("first frame").expect("a frame");
+        assert!(String::from_utf8_lossy(&first).contains("connection-changed"));
+        streams.push(c);
+    }
+    // Messages still arriving when the signal lands (no acks asked).
+    for i in 20..40 {
+        cli.emit(
+            "message",
+            &json!({ "sid": sid, "message": agent_message(i), "localId": format!("term-{i}") }),
+        );
+    }
+
+    let t0 = Instant::now();
+    hub.sigterm();
+    let status = hub
+        .wait_exit(Duration::from_secs(5))
+        .unwrap_or_else(|| panic!("still running 5 s after SIGTERM"));
+    let took = t0.elapsed();
+    eprintln!("exited {took:?} after SIGTERM");
+    assert!(status.success(), "exit status {status:?}");
+    for (i, s) in streams.iter_mut().enumerate() {
+        let (how, _) = s.read_until_closed(Duration::from_secs(2));
+        assert_ne!(how, Closed::Timeout, "event stream {i} left open");
+    }
+    assert_ne!(
+        cli.wait_closed(Duration::from_secs(2)),
+        Closed::Timeout,
+        "CLI socket left open"
+    );
+    assert_ne!(
+        runner.wait_closed(Duration::from_secs(2)),
+        Closed::Timeout,
+        "runner socket left open"
+    );
+
+    let store = hapid::store::Store::open(&hub.db_path()).expect("reopen");
+    assert!(store.integrity_ok(), "integrity_check");
+    assert!(store.load_sessions().unwrap().iter().any(|r| r.id == sid));
+    let msgs = store.messages_after(&sid, 0, i64::MAX).unwrap();
+    let seqs: Vec<i64> = msgs.iter().map(|m| m.seq).collect();
+    assert_eq!(
+        seqs,
+        (1..=msgs.len() as i64).collect::<Vec<_>>(),
+        "seq gaps"
+    );
+    let have: Vec<&str> = msgs.iter().filter_map(|m| m.local_id.as_deref()).collect();
+    assert_eq!(
+        &have[..want.len()],
+        want.iter().map(String::as_str).collect::<Vec<_>>(),
+        "acked messages"
+    );
+    // Unacked ones are a prefix of what was sent, in order (none half-written).
+    for (i, l) in have.iter().enumerate() {
+        assert_eq!(*l, format!("term-{i}"));
+    }
+}
