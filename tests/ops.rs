@@ -458,7 +458,7 @@ fn ten_thousand_wrong_tokens_are_slowed_down_and_logged_other_addresses_unaffect
     let mut first = Vec::new();
     let wrong = |i: usize| format!("wrong-token-{i:05}-Zq8");
     let attempt = |conn: &mut Option<RawConn>, i: usize| -> common::Resp {
-        let bytes = if i % 2 == 0 {
+        let bytes = if i.is_multiple_of(2) {
             let body = json!({ "accessToken": wrong(i) }).to_string();
             request_bytes(
                 "POST",
@@ -477,7 +477,7 @@ fn ten_thousand_wrong_tokens_are_slowed_down_and_logged_other_addresses_unaffect
                 false,
             )
         };
-        keepalive_request(&hub, conn, &bytes, if i % 2 == 0 { "POST" } else { "GET" })
+        keepalive_request(&hub, conn, &bytes, if i.is_multiple_of(2) { "POST" } else { "GET" })
     };
     for i in 0..10_000 {
         let r = attempt(&mut conn, i);
