@@ -477,7 +477,12 @@ fn ten_thousand_wrong_tokens_are_slowed_down_and_logged_other_addresses_unaffect
                 false,
             )
         };
-        keepalive_request(&hub, conn, &bytes, if i.is_multiple_of(2) { "POST" } else { "GET" })
+        keepalive_request(
+            &hub,
+            conn,
+            &bytes,
+            if i.is_multiple_of(2) { "POST" } else { "GET" },
+        )
     };
     for i in 0..10_000 {
         let r = attempt(&mut conn, i);
