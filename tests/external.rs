@@ -89,3 +89,11 @@ fn static_builds_run_under_qemu() {
 fn service_files_check() {
     run_suite("scripts/check-service.sh");
 }
+
+/// The web API loop with a CLI stand-in: permissions approved/denied from the web, every
+/// RPC-backed route and its failure shape, resume with merge, message paging, Last-Event-ID
+/// replay, namespace isolation on every route, a slow SSE client dropped (spec/rest.md, sse.md).
+#[test]
+fn web_api_suite() {
+    run_suite("tests/webapi/run.sh");
+}

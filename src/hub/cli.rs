@@ -447,12 +447,14 @@ impl Hub {
             .get(sid)
             .map(|s| s.namespace.clone())
             .ok_or(HubError::NotFound)?;
-        self.extract_todos(sid, &content, m.created_at)?;
+        // A repeated localId answers with the stored message, not the new payload.
+        let stored: Value = serde_json::from_str(&m.content).unwrap_or(Value::Null);
+        self.extract_todos(sid, &stored, m.created_at)?;
         let wire = super::model::message_json(&m);
         let update = json!({
             "id": uuid_v4(), "seq": m.seq, "createdAt": now.unix_ms,
             "body": { "t": "new-message", "sid": sid, "message": {
-                "id": m.id, "seq": m.seq, "createdAt": m.created_at, "localId": m.local_id, "content": content } },
+                "id": m.id, "seq": m.seq, "createdAt": m.created_at, "localId": m.local_id, "content": stored } },
         });
         let room = self.cli.session_rooms.get(sid).cloned();
         self.emit_room(room.as_ref(), Some(socket), "update", update);
@@ -461,7 +463,7 @@ impl Hub {
             json!({"type": "message-received", "sessionId": sid, "message": wire}),
             &mut self.fx,
         );
-        self.notify_on_message(sid, &content, now);
+        self.notify_on_message(sid, &stored, now);
         Ok(())
     }
 
@@ -488,10 +490,11 @@ impl Hub {
             .get(sid)
             .map(|s| s.namespace.clone())
             .ok_or(HubError::NotFound)?;
+        let stored: Value = serde_json::from_str(&m.content).unwrap_or(Value::Null);
         let update = json!({
             "id": m.id, "seq": m.seq, "createdAt": m.created_at,
             "body": { "t": "new-message", "sid": sid, "message": {
-                "id": m.id, "seq": m.seq, "createdAt": m.created_at, "localId": m.local_id, "content": content } },
+                "id": m.id, "seq": m.seq, "createdAt": m.created_at, "localId": m.local_id, "content": stored } },
         });
         let room = self.cli.session_rooms.get(sid).cloned();
         self.emit_room(room.as_ref(), None, "update", update);

@@ -189,12 +189,13 @@ impl Conn {
         let cap = cap.get();
         match r {
             Ok(Parsed::NeedMore { expect_continue }) => {
-                // The head's limit until it is parsed; head + body after.
-                self.read_cap = if cap > 0 {
-                    cap.saturating_add(crate::http::Limits::default().max_head)
-                } else {
-                    64 * 1024
-                };
+                // The head's limit until it is parsed; head + body after. The body limit is
+                // only computed when the head completes, so keep the raised cap afterwards.
+                if cap > 0 {
+                    self.read_cap = cap.saturating_add(crate::http::Limits::default().max_head);
+                } else if !parser.head_done() {
+                    self.read_cap = 64 * 1024;
+                }
                 if expect_continue {
                     Step::Continue
                 } else {
@@ -243,7 +244,7 @@ impl Conn {
         if !matches!(self.phase, Phase::Sse) {
             return true;
         }
-        if self.wbuf.len() + frame.len() > SSE_MAX_PENDING {
+        if !self.wbuf.is_empty() && self.wbuf.len() + frame.len() > SSE_MAX_PENDING {
             return false;
         }
         let out = self.wbuf.vec();
@@ -294,7 +295,9 @@ impl Conn {
         if self.ws_closing {
             return true;
         }
-        if self.wbuf.len() + payload.len() > WS_MAX_PENDING {
+        // One message larger than the cap is fine on an empty buffer (a ~67 MB upload RPC);
+        // a peer that lets output pile up beyond the cap is too slow and is dropped.
+        if !self.wbuf.is_empty() && self.wbuf.len() + payload.len() > WS_MAX_PENDING {
             return false;
         }
         crate::ws::encode(op, payload, self.wbuf.vec());

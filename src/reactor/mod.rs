@@ -95,6 +95,8 @@ pub struct Reactor<A: App> {
     pub outbound: outbound::Outbound,
     /// The app deadline a timer is armed for (Unix ms).
     app_due_armed: Option<i64>,
+    /// Connections to process again after this pass's commit (see `end_turn`).
+    reprocess: Vec<ConnId>,
 }
 
 impl<A: App> Reactor<A> {
@@ -112,6 +114,7 @@ impl<A: App> Reactor<A> {
         Ok(Reactor {
             outbound,
             app_due_armed: None,
+            reprocess: Vec::new(),
             poll,
             listener: Some(listener),
             signals,
@@ -182,23 +185,33 @@ impl<A: App> Reactor<A> {
 
     /// Commit, then release effects, then flush and reap.
     fn end_turn(&mut self, now: Now) -> Result<(), String> {
-        self.app.commit()?;
-        // Applying effects may produce more (e.g. a socket closed by a write failure).
+        // Each pass: commit, release effects, flush. Flushing may let a connection continue
+        // (a drained write buffer, a deferred reply sent, bytes left in the socket); those are
+        // processed afterwards and their output waits for the next pass's commit.
         loop {
-            self.outbound_results(now);
-            let fx = self.app.take_effects();
-            if fx.is_empty() {
+            loop {
+                self.outbound_results(now);
+                self.app.commit()?;
+                let fx = self.app.take_effects();
+                if fx.is_empty() {
+                    break;
+                }
+                for e in fx {
+                    self.apply(e, now);
+                }
+            }
+            while !self.dirty.is_empty() {
+                let dirty = std::mem::take(&mut self.dirty);
+                for id in dirty {
+                    self.flush(id, now);
+                }
+            }
+            if self.reprocess.is_empty() {
                 break;
             }
-            for e in fx {
-                self.apply(e, now);
-            }
-            self.app.commit()?;
-        }
-        while !self.dirty.is_empty() {
-            let dirty = std::mem::take(&mut self.dirty);
-            for id in dirty {
-                self.flush(id, now);
+            let again = std::mem::take(&mut self.reprocess);
+            for id in again {
+                self.process(id, now);
             }
         }
         if let Some(due) = self.app.next_due()
@@ -519,8 +532,9 @@ impl<A: App> Reactor<A> {
                 c.write_response(&resp, head_only);
                 c.close_after_write |= resp.close;
                 self.mark_dirty(conn);
-                // Pipelined requests behind the deferred one can proceed now.
-                self.process(conn, now);
+                // Pipelined requests behind the deferred one can proceed now — in the next
+                // pass of end_turn, so their replies, too, leave only after a commit.
+                self.reprocess.push(conn);
             }
             Effect::Sse { conn, frame } => {
                 let Some(c) = self.conn_mut(conn) else { return };
@@ -647,7 +661,8 @@ impl<A: App> Reactor<A> {
                 && c.awaiting_reply.is_none()
                 && !c.close_after_write)
         {
-            self.process(id, now);
+            // Not here: a reply written now would be flushed before its writes commit.
+            self.reprocess.push(id);
         }
     }
 
