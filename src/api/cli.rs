@@ -8,8 +8,20 @@ use crate::hub::{Hub, HubError, Now};
 use serde_json::{Value, json};
 
 /// Handles a `/cli/*` request.
-pub fn route(hub: &mut Hub, req: &Request, now: Now) -> Response {
-    route_inner(hub, req, now).header("X-Hapi-Protocol-Version", "1")
+pub fn route(hub: &mut Hub, req: &Request, now: Now, ip: std::net::IpAddr) -> Response {
+    // Wrong tokens slow the address down as on /api/auth; the real CLI never sends one.
+    if let Some(ms) = hub.throttle.wait_ms(ip, now) {
+        hub.throttle.refused += 1;
+        let secs = (ms + 999) / 1000;
+        return Response::error(429, "Too many failed attempts; try again later")
+            .header("Retry-After", secs.to_string())
+            .header("X-Hapi-Protocol-Version", "1");
+    }
+    let r = route_inner(hub, req, now);
+    if r.status == 401 && r.body == br#"{"error":"Invalid token"}"# {
+        hub.throttle.fail(ip, now);
+    }
+    r.header("X-Hapi-Protocol-Version", "1")
 }
 
 fn authenticate(hub: &Hub, req: &Request) -> Result<String, Response> {

@@ -126,7 +126,7 @@ impl Api {
                 return Outcome::Reply(self.cors.preflight(origin));
             }
             let out = if is_cli {
-                Outcome::Reply(cli::route(hub, req, now))
+                Outcome::Reply(cli::route(hub, req, now, peer.ip()))
             } else {
                 web::route(self, hub, conn, req, now, peer.ip())
             };

@@ -47,7 +47,11 @@ pub fn route(
     let reply = match (m, seg.as_slice()) {
         (_, ["sessions"]) if get => Response::json(
             200,
-            &json!({ "sessions": hub.session_summaries(&caller.ns) }),
+            // Built as a map around the summaries: `json!` would deep-copy them.
+            &Value::Object(serde_json::Map::from_iter([(
+                "sessions".to_string(),
+                Value::Array(hub.session_summaries(&caller.ns)),
+            )])),
         ),
         (_, ["sessions", id, rest @ ..]) => {
             let Some(sid) = path_param(id) else {

@@ -181,6 +181,8 @@ pub struct Hub {
     pub throttle: maintenance::Throttle,
     /// Sessions pruned by retention.
     pub retained: u64,
+    /// When the next retention batch runs (Unix ms), while a prune is in progress.
+    pub retention_due: Option<i64>,
     /// Outbound requests in flight, by id.
     pub outbound: HashMap<u64, OutOwner>,
     next_outbound: u64,
@@ -229,6 +231,7 @@ impl Hub {
             push: push::PushState::default(),
             throttle: maintenance::Throttle::default(),
             retained: 0,
+            retention_due: None,
             telegram: settings.telegram_bot_token.clone().map(|t| {
                 telegram::Bot::new(
                     t,
@@ -280,16 +283,19 @@ impl Hub {
     /// The earliest sub-second deadline: a notification debounce or a push retry (Unix ms).
     pub fn next_due(&self) -> Option<i64> {
         let retry = self.push.retry.iter().map(|(t, _)| *t).min();
-        match (self.notify_next_due(), retry) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [self.notify_next_due(), retry, self.retention_due]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// Runs what [`Hub::next_due`] announced.
     pub fn on_due(&mut self, now: Now) {
         self.notify_tick(now);
         self.push_retries(now);
+        if let Some(days) = self.settings.retention_days {
+            self.retention(days, now);
+        }
     }
 
     /// Marks sessions (30 s) and machines (45 s) without alive inactive (spec/lifecycle.md §3.5).
