@@ -363,6 +363,32 @@ impl Store {
         Ok(())
     }
 
+    /// Runs `f` in its own transaction committed with `synchronous=NORMAL` (no fsync), for
+    /// housekeeping that nobody was promised: a power cut may undo it, and it is simply redone.
+    /// Refused while the turn has acknowledged-bound writes pending (they need FULL).
+    pub fn housekeeping<T>(&mut self, f: impl FnOnce(&Store) -> Result<T>) -> Result<Option<T>> {
+        if self.dirty() {
+            return Ok(None);
+        }
+        self.conn.pragma_update(None, "synchronous", "NORMAL")?;
+        let r = (|| {
+            self.conn.execute_batch("BEGIN IMMEDIATE")?;
+            match f(self) {
+                Ok(v) => {
+                    self.conn.execute_batch("COMMIT")?;
+                    Ok(v)
+                }
+                Err(e) => {
+                    let _ = self.conn.execute_batch("ROLLBACK");
+                    Err(e)
+                }
+            }
+        })();
+        // Back to FULL whatever happened: every later commit is one somebody may rely on.
+        self.conn.pragma_update(None, "synchronous", "FULL")?;
+        r.map(Some)
+    }
+
     /// Deletes up to `limit` messages of a session; returns how many went.
     pub fn delete_messages_batch(&self, session_id: &str, limit: i64) -> Result<usize> {
         self.begin()?;

@@ -194,3 +194,29 @@ fn refuses_foreign_database() {
         Err(StoreError::Incompatible(_))
     ));
 }
+
+#[test]
+fn housekeeping_commits_alone_and_restores_full_sync() {
+    let mut s = Store::open(&tmp()).unwrap();
+    s.put_session(&session("a", "default")).unwrap();
+    s.insert_message("a", &msg("m1", 1, None)).unwrap();
+    // Pending acknowledged-bound writes: housekeeping waits.
+    assert_eq!(
+        s.housekeeping(|st| st.delete_messages_batch("a", 10))
+            .unwrap(),
+        None
+    );
+    s.commit().unwrap();
+    assert_eq!(
+        s.housekeeping(|st| st.delete_messages_batch("a", 10))
+            .unwrap(),
+        Some(1)
+    );
+    assert!(!s.dirty(), "housekeeping commits its own transaction");
+    let sync: i64 = s
+        .conn
+        .pragma_query_value(None, "synchronous", |r| r.get(0))
+        .unwrap();
+    assert_eq!(sync, 2, "synchronous is FULL again");
+    assert_eq!(s.message_count().unwrap(), 0);
+}
