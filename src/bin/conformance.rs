@@ -18,8 +18,7 @@
 //! synchronously, so a reply and the event after it that arrive in one read lose the event.
 //! The reference server (socket.io 4, configured as the suite's README says) passes only when
 //! its two writes happen to be read apart: on this machine 2 of 3 runs had such failures.
-//! A helper thread wakes the loop when the gap is over by opening (and at once closing) a
-//! connection to the listener: the `App` trait has no timer of its own.
+//! The held effects are released by the app timer (`App::next_due` / `App::on_due`).
 //!
 //! Usage: `conformance [PORT]` (listens on 127.0.0.1; port 0 picks a free one, printed).
 
@@ -30,48 +29,31 @@ use hapid::reactor::{
 };
 use serde_json::Value;
 use std::collections::VecDeque;
-use std::net::{SocketAddr, TcpStream};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::net::SocketAddr;
 
 /// Namespaces the test suite may join.
 const NAMESPACES: [&str; 2] = ["/", "/custom"];
 
-/// How long after the CONNECT reply the `auth` event leaves.
-const AUTH_GAP: Duration = Duration::from_millis(20);
+/// How long after the CONNECT reply the `auth` event leaves (ms).
+const AUTH_GAP_MS: i64 = 20;
 
 struct ConformanceApp {
     fx: Vec<Effect>,
-    /// Effects held back (FIFO, so order is kept) until their instant.
-    held: VecDeque<(Instant, Effect)>,
-    /// Asks the waker thread for a loop turn at an instant.
-    wake: mpsc::Sender<Instant>,
+    /// Effects held back (FIFO, so order is kept) until their time (Unix ms).
+    held: VecDeque<(i64, Effect)>,
 }
 
 impl ConformanceApp {
-    fn emit_later(&mut self, e: Effect) {
-        let at = Instant::now() + AUTH_GAP;
-        self.held.push_back((at, e));
-        let _ = self.wake.send(at);
+    fn emit_later(&mut self, e: Effect, now: Now) {
+        self.held.push_back((now.unix_ms + AUTH_GAP_MS, e));
     }
 
     fn push(&mut self, e: Effect) {
         // Behind a held effect everything waits its turn, so the order stays as emitted.
-        if self.held.is_empty() {
-            self.fx.push(e);
-        } else {
-            let at = self.held.back().map_or_else(Instant::now, |(at, _)| *at);
-            self.held.push_back((at, e));
+        match self.held.back().map(|(at, _)| *at) {
+            None => self.fx.push(e),
+            Some(at) => self.held.push_back((at, e)),
         }
-    }
-}
-
-/// Opens and closes a connection to `addr` at each instant asked for, so the reactor runs a
-/// turn (and takes the held effects) then.
-fn waker(addr: SocketAddr, rx: mpsc::Receiver<Instant>) {
-    for at in rx {
-        std::thread::sleep(at.saturating_duration_since(Instant::now()));
-        let _ = TcpStream::connect(addr);
     }
 }
 
@@ -90,19 +72,27 @@ impl App for ConformanceApp {
         }
     }
 
-    fn tick(&mut self, _now: Now) {}
+    fn tick(&mut self, now: Now) {
+        self.on_due(now);
+    }
+
+    fn next_due(&self) -> Option<i64> {
+        self.held.front().map(|(at, _)| *at)
+    }
+
+    fn on_due(&mut self, now: Now) {
+        while self.held.front().is_some_and(|(at, _)| *at <= now.unix_ms) {
+            if let Some((_, e)) = self.held.pop_front() {
+                self.fx.push(e);
+            }
+        }
+    }
 
     fn commit(&mut self) -> Result<(), String> {
         Ok(())
     }
 
     fn take_effects(&mut self) -> Vec<Effect> {
-        let now = Instant::now();
-        while self.held.front().is_some_and(|(at, _)| *at <= now) {
-            if let Some((_, e)) = self.held.pop_front() {
-                self.fx.push(e);
-            }
-        }
         std::mem::take(&mut self.fx)
     }
 
@@ -125,7 +115,7 @@ impl App for ConformanceApp {
         socket: SocketId,
         nsp: &str,
         auth: Option<&Value>,
-        _now: Now,
+        now: Now,
     ) -> ConnectReply {
         if !NAMESPACES.contains(&nsp) {
             return ConnectReply::Refused("Invalid namespace".to_string());
@@ -134,13 +124,16 @@ impl App for ConformanceApp {
         let auth = auth
             .cloned()
             .unwrap_or_else(|| Value::Object(Default::default()));
-        self.emit_later(Effect::Emit {
-            socket,
-            event: "auth".to_string(),
-            args: vec![auth],
-            ack: None,
-            binary: Vec::new(),
-        });
+        self.emit_later(
+            Effect::Emit {
+                socket,
+                event: "auth".to_string(),
+                args: vec![auth],
+                ack: None,
+                binary: Vec::new(),
+            },
+            now,
+        );
         ConnectReply::Ok
     }
 
@@ -188,11 +181,9 @@ fn main() {
         },
     };
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let (wake, wake_rx) = mpsc::channel();
     let app = ConformanceApp {
         fx: Vec::new(),
         held: VecDeque::new(),
-        wake,
     };
     let mut reactor = match Reactor::bind(
         addr,
@@ -208,7 +199,6 @@ fn main() {
         }
     };
     let bound = reactor.local_addr().unwrap_or(addr);
-    std::thread::spawn(move || waker(bound, wake_rx));
     println!("conformance server listening on http://{bound}");
     if let Err(e) = reactor.run() {
         eprintln!("conformance: {e}");
