@@ -14,11 +14,22 @@ const MAX_DELAY_MS: i64 = 60_000;
 const TABLE_CAP: usize = 4096;
 /// Forget an address after this long without failures.
 const FORGET_MS: i64 = 15 * 60_000;
-/// Messages deleted per retention batch, and the pause between batches: small commits
-/// spread over time keep the loop's latency flat (one 2000-row batch per second stalled
-/// concurrent requests for 40-65 ms).
+/// Messages deleted per retention batch: one batch (delete and commit, without a
+/// checkpoint) takes a fraction of a millisecond.
 const RETENTION_BATCH: i64 = 25;
+/// Shortest pause between two retention batches (ms).
 pub const RETENTION_PAUSE_MS: i64 = 25;
+/// Largest share of the loop's time retention may take, in percent: after a batch that took
+/// `d`, the next one waits `d × (100 / share − 1)`. A batch whose commit ran a WAL
+/// checkpoint (two fsyncs) is followed by a longer pause, so a slow disk (an SD card) prunes
+/// more slowly instead of delaying requests.
+const RETENTION_SHARE_PERCENT: f64 = 1.0;
+
+/// The pause after a retention batch that took `took` (see [`RETENTION_SHARE_PERCENT`]).
+fn retention_pause_ms(took: std::time::Duration) -> i64 {
+    let ms = took.as_secs_f64() * 1000.0 * (100.0 / RETENTION_SHARE_PERCENT - 1.0);
+    (ms.ceil() as i64).clamp(RETENTION_PAUSE_MS, 60_000)
+}
 
 /// Failed-auth bookkeeping.
 #[derive(Debug, Default)]
@@ -76,8 +87,9 @@ impl Throttle {
 }
 
 impl Hub {
-    /// Deletes inactive sessions not updated for `days` days, a few hundred messages per
-    /// batch, so a large prune never stalls the loop (called from the tick).
+    /// Deletes inactive sessions not updated for `days` days, [`RETENTION_BATCH`] messages
+    /// per batch and paced by [`RETENTION_SHARE_PERCENT`], so a large prune never stalls the
+    /// loop (called from the tick and from `on_due`).
     pub fn retention(&mut self, days: u64, now: Now) {
         if self.retention_due.is_some_and(|d| now.unix_ms < d) {
             return;
@@ -98,16 +110,20 @@ impl Hub {
         let deleted = self
             .store
             .housekeeping(|st| st.delete_messages_batch(&victim, RETENTION_BATCH));
-        match deleted {
-            Ok(Some(n)) if n < RETENTION_BATCH as usize => {
-                let _ = self.delete_session(&victim);
-                self.retained += 1;
+        let took = match deleted {
+            Ok(Some((n, took))) => {
+                if n < RETENTION_BATCH as usize {
+                    let _ = self.delete_session(&victim);
+                    self.retained += 1;
+                }
+                took
             }
-            Ok(_) => {}
+            Ok(None) => std::time::Duration::ZERO,
             Err(e) => return crate::log::warn(&format!("retention: {e}")),
-        }
-        // More may be left: come back shortly (through `Hub::next_due`), not on the next tick.
-        self.retention_due = Some(now.unix_ms + RETENTION_PAUSE_MS);
+        };
+        // More may be left: come back after a pause in proportion to what this batch cost
+        // (through `Hub::next_due`), not on the next tick.
+        self.retention_due = Some(now.unix_ms + retention_pause_ms(took));
     }
 
     /// The hub's metrics in Prometheus text format.
@@ -198,27 +214,13 @@ impl Hub {
             self.throttle.failures, self.throttle.refused
         );
         let st = &self.store.stats;
-        let _ = writeln!(
+        st.commit
+            .write_prometheus(out, "hapid_commit_seconds", "Group commit latency.");
+        st.housekeeping.write_prometheus(
             out,
-            "# HELP hapid_commit_seconds Group commit latency.\n# TYPE hapid_commit_seconds histogram"
+            "hapid_housekeeping_seconds",
+            "Retention batch latency (delete, commit and any checkpoint it triggers).",
         );
-        let mut cum = 0;
-        for (i, b) in crate::store::COMMIT_BUCKETS_MS.iter().enumerate() {
-            cum += st.commit_hist[i];
-            let _ = writeln!(
-                out,
-                "hapid_commit_seconds_bucket{{le=\"{}\"}} {cum}",
-                b / 1000.0
-            );
-        }
-        cum += st.commit_hist[7];
-        let _ = writeln!(out, "hapid_commit_seconds_bucket{{le=\"+Inf\"}} {cum}");
-        let _ = writeln!(
-            out,
-            "hapid_commit_seconds_sum {}",
-            st.commit_us_sum as f64 / 1e6
-        );
-        let _ = writeln!(out, "hapid_commit_seconds_count {}", st.commits);
         let _ = writeln!(
             out,
             "# HELP hapid_retention_deleted_total Sessions pruned by retention.\n# TYPE hapid_retention_deleted_total counter\nhapid_retention_deleted_total {}",
@@ -230,6 +232,143 @@ impl Hub {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::hub::HubSettings;
+    use crate::store::{MessageRow, SessionRow, Store};
+
+    const DAY: i64 = 86_400_000;
+
+    fn row(id: &str, updated_at: i64) -> SessionRow {
+        SessionRow {
+            id: id.into(),
+            tag: None,
+            namespace: "default".into(),
+            created_at: updated_at,
+            updated_at,
+            active_at: Some(updated_at),
+            metadata: None,
+            metadata_version: 1,
+            agent_state: None,
+            agent_state_version: 1,
+            model: None,
+            effort: None,
+            model_reasoning_effort: None,
+            todos: None,
+            todos_updated_at: None,
+            team_state: None,
+            team_state_updated_at: None,
+            seq: 0,
+        }
+    }
+
+    /// A hub over a real database file holding `sessions` (id, last update, message count).
+    fn hub_with(sessions: &[(&str, i64, i64)], now: Now) -> (Hub, std::path::PathBuf) {
+        let mut b = [0u8; 8];
+        getrandom::getrandom(&mut b).unwrap();
+        let dir = std::env::temp_dir().join(format!("hapid-ret-{:x}", u64::from_le_bytes(b)));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut store = Store::open(&dir.join("t.db")).unwrap();
+        for (id, at, n) in sessions {
+            store.put_session(&row(id, *at)).unwrap();
+            for seq in 1..=*n {
+                let m = MessageRow {
+                    id: format!("{id}-{seq}"),
+                    seq,
+                    local_id: None,
+                    content: "{}".into(),
+                    created_at: *at,
+                };
+                store.insert_message(id, &m).unwrap();
+            }
+        }
+        store.commit().unwrap();
+        let mut settings = HubSettings::for_tests();
+        settings.retention_days = Some(30);
+        (Hub::new(settings, store, now).unwrap(), dir)
+    }
+
+    #[test]
+    fn retention_prunes_only_old_inactive_sessions_in_paced_batches() {
+        let now0 = Now::read();
+        let old = now0.unix_ms - 60 * DAY;
+        let (mut hub, dir) = hub_with(
+            &[
+                ("old-a", old, 60),
+                ("old-b", old - DAY, 7),
+                ("old-live", old, 5),
+                ("recent", now0.unix_ms - DAY, 9),
+            ],
+            now0,
+        );
+        hub.sessions.get_mut("old-live").unwrap().active = true;
+        let mut now = now0;
+        let mut batches = 0;
+        while hub.sessions.contains_key("old-a") || hub.sessions.contains_key("old-b") {
+            hub.retention(30, now);
+            hub.store.commit().unwrap();
+            batches += 1;
+            assert!(batches < 20, "retention does not finish");
+            let due = hub
+                .retention_due
+                .expect("a prune in progress schedules its next batch");
+            assert!(due - now.unix_ms >= RETENTION_PAUSE_MS);
+            // Not yet due: nothing happens.
+            let before = hub.store.message_count().unwrap();
+            hub.retention(30, now);
+            assert_eq!(hub.store.message_count().unwrap(), before);
+            now.unix_ms = due;
+        }
+        // The oldest goes first, at most RETENTION_BATCH messages a batch: 7 + 60 = 1 + 3 batches.
+        assert_eq!(batches, 4);
+        assert_eq!(hub.retained, 2);
+        let mut left: Vec<_> = hub.sessions.keys().cloned().collect();
+        left.sort();
+        assert_eq!(left, ["old-live", "recent"]);
+        assert_eq!(hub.store.message_count().unwrap(), 5 + 9);
+        let stored: Vec<_> = hub
+            .store
+            .load_sessions()
+            .unwrap()
+            .into_iter()
+            .map(|r| r.id)
+            .collect();
+        assert_eq!(stored.len(), 2);
+        // Nothing left to do: the next turn finds no victim and stops scheduling.
+        hub.retention(30, now);
+        assert_eq!(hub.retention_due, None);
+        assert_eq!(hub.store.stats.housekeeping.count, 4);
+        assert!(hub.store.integrity_ok());
+        drop(hub);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn retention_waits_for_pending_durable_writes() {
+        let now = Now::read();
+        let (mut hub, dir) = hub_with(&[("old", now.unix_ms - 60 * DAY, 3)], now);
+        // A write of this turn that a reply waits on: retention must not commit it early.
+        hub.store.put_session(&row("new", now.unix_ms)).unwrap();
+        hub.retention(30, now);
+        assert_eq!(hub.store.message_count().unwrap(), 3);
+        assert!(hub.store.dirty(), "the turn's transaction is still open");
+        hub.store.commit().unwrap();
+        let later = Now {
+            unix_ms: hub.retention_due.unwrap(),
+            ..now
+        };
+        hub.retention(30, later);
+        hub.store.commit().unwrap();
+        assert!(!hub.sessions.contains_key("old"));
+        drop(hub);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn pause_grows_with_the_cost_of_a_batch() {
+        use std::time::Duration;
+        assert_eq!(retention_pause_ms(Duration::ZERO), RETENTION_PAUSE_MS);
+        assert_eq!(retention_pause_ms(Duration::from_millis(2)), 198);
+        assert_eq!(retention_pause_ms(Duration::from_secs(5)), 60_000);
+    }
 
     #[test]
     fn delays_grow_and_reset() {

@@ -159,6 +159,34 @@ pub struct HubSettings {
     pub retention_days: Option<u64>,
 }
 
+#[cfg(test)]
+impl HubSettings {
+    /// Settings for hub unit tests: nothing outbound configured.
+    pub fn for_tests() -> HubSettings {
+        let vapid = crate::push::vapid::VapidKeys::generate();
+        HubSettings {
+            cli_api_token: "test-token".into(),
+            jwt_secret: [7; 32],
+            owner_id: 1,
+            jwt_ttl_secs: 900,
+            telegram_bot_token: None,
+            telegram_notification: false,
+            terminal_idle_timeout_ms: 60_000,
+            terminal_max: 4,
+            vapid_public: vapid.public_b64(),
+            vapid,
+            vapid_subject: "mailto:test@example.invalid".into(),
+            push_allow_http: false,
+            public_url: "http://127.0.0.1".into(),
+            telegram_api_base: "http://127.0.0.1:9".into(),
+            elevenlabs_api_key: None,
+            elevenlabs_agent_id: None,
+            elevenlabs_api_base: "http://127.0.0.1:9".into(),
+            retention_days: None,
+        }
+    }
+}
+
 /// The hub.
 pub struct Hub {
     pub settings: HubSettings,

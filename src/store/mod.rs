@@ -105,16 +105,50 @@ pub struct PushRow {
 /// Counters the metrics endpoint reads.
 #[derive(Debug, Default, Clone)]
 pub struct StoreStats {
-    /// Commits done.
-    pub commits: u64,
-    /// Commit latency histogram, bucket upper bounds in [`COMMIT_BUCKETS_MS`].
-    pub commit_hist: [u64; 8],
-    /// Sum of commit latencies in microseconds.
-    pub commit_us_sum: u64,
+    /// Group commits (the loop's durable commits).
+    pub commit: Histogram,
+    /// Housekeeping transactions (retention batches), checkpoints they trigger included.
+    pub housekeeping: Histogram,
 }
 
-/// Upper bounds (ms) of the commit latency buckets; the last is +Inf.
-pub const COMMIT_BUCKETS_MS: [f64; 7] = [1.0, 2.5, 5.0, 10.0, 25.0, 100.0, 1000.0];
+/// A latency histogram in the Prometheus shape: cumulative buckets, a sum and a count.
+#[derive(Debug, Default, Clone)]
+pub struct Histogram {
+    /// Per-bucket counts (not cumulative); upper bounds in [`BUCKETS_MS`], the last is +Inf.
+    pub buckets: [u64; 8],
+    /// Sum of the observations in microseconds.
+    pub sum_us: u64,
+    pub count: u64,
+}
+
+/// Upper bounds (ms) of the latency buckets; the last is +Inf.
+pub const BUCKETS_MS: [f64; 7] = [1.0, 2.5, 5.0, 10.0, 25.0, 100.0, 1000.0];
+
+impl Histogram {
+    /// Records one observation.
+    pub fn observe(&mut self, elapsed: std::time::Duration) {
+        let ms = elapsed.as_secs_f64() * 1000.0;
+        self.count += 1;
+        self.sum_us += elapsed.as_micros() as u64;
+        let i = BUCKETS_MS.iter().position(|b| ms <= *b).unwrap_or(7);
+        self.buckets[i] += 1;
+    }
+
+    /// Writes the histogram as Prometheus text (seconds).
+    pub fn write_prometheus(&self, out: &mut String, name: &str, help: &str) {
+        use std::fmt::Write as _;
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
+        let mut cum = 0;
+        for (i, b) in BUCKETS_MS.iter().enumerate() {
+            cum += self.buckets[i];
+            let _ = writeln!(out, "{name}_bucket{{le=\"{}\"}} {cum}", b / 1000.0);
+        }
+        cum += self.buckets[7];
+        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {cum}");
+        let _ = writeln!(out, "{name}_sum {}", self.sum_us as f64 / 1e6);
+        let _ = writeln!(out, "{name}_count {}", self.count);
+    }
+}
 
 /// The database handle.
 pub struct Store {
@@ -172,12 +206,7 @@ impl Store {
         }
         let t0 = Instant::now();
         self.conn.execute_batch("COMMIT")?;
-        let ms = t0.elapsed().as_secs_f64() * 1000.0;
-        let s = &mut self.stats;
-        s.commits += 1;
-        s.commit_us_sum += (ms * 1000.0) as u64;
-        let i = COMMIT_BUCKETS_MS.iter().position(|b| ms <= *b).unwrap_or(7);
-        s.commit_hist[i] += 1;
+        self.stats.commit.observe(t0.elapsed());
         Ok(())
     }
 
@@ -366,11 +395,17 @@ impl Store {
     /// Runs `f` in its own transaction committed with `synchronous=NORMAL` (no fsync), for
     /// housekeeping that nobody was promised: a power cut may undo it, and it is simply redone.
     /// Refused while the turn has acknowledged-bound writes pending (they need FULL).
-    pub fn housekeeping<T>(&mut self, f: impl FnOnce(&Store) -> Result<T>) -> Result<Option<T>> {
+    /// Returns `f`'s result and how long the whole transaction took, a checkpoint it
+    /// triggered included, so the caller can pace itself.
+    pub fn housekeeping<T>(
+        &mut self,
+        f: impl FnOnce(&Store) -> Result<T>,
+    ) -> Result<Option<(T, Duration)>> {
         if self.dirty() {
             return Ok(None);
         }
         self.conn.pragma_update(None, "synchronous", "NORMAL")?;
+        let t0 = Instant::now();
         let r = (|| {
             self.conn.execute_batch("BEGIN IMMEDIATE")?;
             match f(self) {
@@ -384,9 +419,11 @@ impl Store {
                 }
             }
         })();
+        let took = t0.elapsed();
+        self.stats.housekeeping.observe(took);
         // Back to FULL whatever happened: every later commit is one somebody may rely on.
         self.conn.pragma_update(None, "synchronous", "FULL")?;
-        r.map(Some)
+        r.map(|v| Some((v, took)))
     }
 
     /// Deletes up to `limit` messages of a session; returns how many went.

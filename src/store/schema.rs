@@ -9,10 +9,10 @@ use rusqlite::Connection;
 /// `PRAGMA application_id` of hapid databases ("hapd").
 pub const APPLICATION_ID: i64 = 0x6861_7064;
 /// Current schema version.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// Migration `i` takes the schema from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[
+pub(super) const MIGRATIONS: &[&str] = &[
     // 0 -> 1: the five tables of spec/storage.md §2.
     "CREATE TABLE sessions (
         id TEXT PRIMARY KEY,
@@ -78,6 +78,25 @@ const MIGRATIONS: &[&str] = &[
         created_at INTEGER NOT NULL,
         UNIQUE (namespace, endpoint)
     );",
+    // 1 -> 2: no index on `messages.id`. Ids are UUID v4 from the OS generator, unique by
+    // construction, and nothing reads a message by id (spec/storage.md §2.2 M4). The index
+    // put one random page write into every insert and delete: pruning wrote twice as many
+    // WAL pages per message with it.
+    "CREATE TABLE messages_v2 (
+        id TEXT NOT NULL,
+        session_id TEXT NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
+        seq INTEGER NOT NULL,
+        local_id TEXT,
+        content TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        UNIQUE (session_id, seq)
+    );
+    INSERT INTO messages_v2 (rowid, id, session_id, seq, local_id, content, created_at)
+        SELECT rowid, id, session_id, seq, local_id, content, created_at FROM messages;
+    DROP TABLE messages;
+    ALTER TABLE messages_v2 RENAME TO messages;
+    CREATE UNIQUE INDEX messages_by_local_id ON messages (session_id, local_id)
+        WHERE local_id IS NOT NULL;",
 ];
 
 /// Brings the schema to [`SCHEMA_VERSION`], each step in its own transaction.

@@ -209,7 +209,8 @@ fn housekeeping_commits_alone_and_restores_full_sync() {
     s.commit().unwrap();
     assert_eq!(
         s.housekeeping(|st| st.delete_messages_batch("a", 10))
-            .unwrap(),
+            .unwrap()
+            .map(|(n, _)| n),
         Some(1)
     );
     assert!(!s.dirty(), "housekeeping commits its own transaction");
@@ -219,4 +220,65 @@ fn housekeeping_commits_alone_and_restores_full_sync() {
         .unwrap();
     assert_eq!(sync, 2, "synchronous is FULL again");
     assert_eq!(s.message_count().unwrap(), 0);
+}
+
+#[test]
+fn version_1_database_migrates_keeping_every_message() {
+    let path = tmp();
+    {
+        // A database as hapid's schema version 1 left it.
+        let c = rusqlite::Connection::open(&path).unwrap();
+        c.execute_batch(schema::MIGRATIONS[0]).unwrap();
+        c.execute_batch(&format!(
+            "PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = 1;
+             INSERT INTO sessions (id, namespace, created_at, updated_at) VALUES ('a', 'default', 1, 1);
+             INSERT INTO messages (id, session_id, seq, local_id, content, created_at)
+                 VALUES ('m1', 'a', 1, 'l1', '{{\"n\":1}}', 5), ('m2', 'a', 2, NULL, '\"two\"', 6);"
+        ))
+        .unwrap();
+    }
+    let mut s = Store::open(&path).unwrap();
+    let v: i64 = s
+        .conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!(v, SCHEMA_VERSION);
+    let got = s.messages_after("a", 0, 10).unwrap();
+    assert_eq!(got.len(), 2);
+    assert_eq!(
+        (
+            &*got[0].id,
+            got[0].local_id.as_deref(),
+            &*got[0].content,
+            got[0].created_at
+        ),
+        ("m1", Some("l1"), "{\"n\":1}", 5)
+    );
+    assert_eq!((&*got[1].id, &*got[1].content), ("m2", "\"two\""));
+    // The constraints that matter survive: seq and localId stay unique per session.
+    assert!(s.insert_message("a", &msg("m3", 2, None)).is_err());
+    assert!(s.insert_message("a", &msg("m4", 3, Some("l1"))).is_err());
+    s.insert_message("a", &msg("m5", 3, Some("l5"))).unwrap();
+    s.commit().unwrap();
+    // ...and messages.id has no index of its own any more.
+    let idx: Vec<String> = s
+        .conn
+        .prepare("SELECT sql FROM sqlite_master WHERE tbl_name = 'messages' AND type = 'index'")
+        .unwrap()
+        .query_map([], |r| r.get::<_, Option<String>>(0))
+        .unwrap()
+        .map(|r| r.unwrap().unwrap_or_default())
+        .collect();
+    assert_eq!(idx.len(), 2, "{idx:?}");
+    assert!(s.integrity_ok());
+    drop(s);
+    // Reopening at the current version changes nothing.
+    assert_eq!(
+        Store::open(&path)
+            .unwrap()
+            .messages_after("a", 0, 10)
+            .unwrap()
+            .len(),
+        3
+    );
 }
