@@ -45,14 +45,10 @@ pub fn route(
     let seg: Vec<&str> = path.trim_start_matches("/api/").split('/').collect();
     let get = m == "GET" || m == "HEAD";
     let reply = match (m, seg.as_slice()) {
-        (_, ["sessions"]) if get => Response::json(
-            200,
-            // Built as a map around the summaries: `json!` would deep-copy them.
-            &Value::Object(serde_json::Map::from_iter([(
-                "sessions".to_string(),
-                Value::Array(hub.session_summaries(&caller.ns)),
-            )])),
-        ),
+        // The body is serialized straight from the sessions, as `Response::json` would.
+        (_, ["sessions"]) if get => {
+            Response::new(200, "application/json", hub.session_summaries(&caller.ns))
+        }
         (_, ["sessions", id, rest @ ..]) => {
             let Some(sid) = path_param(id) else {
                 return Outcome::Reply(Response::error(404, "Session not found"));

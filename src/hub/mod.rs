@@ -379,8 +379,9 @@ impl Hub {
         self.voice_conn_closed(conn);
     }
 
-    /// Sessions of a namespace as list summaries, most recently updated first.
-    pub fn session_summaries(&self, ns: &str) -> Vec<Value> {
+    /// The `GET /api/sessions` body of a namespace, `{"sessions":[...]}` (spec/rest.md §1.6),
+    /// serialized straight from the sessions (see [`model::SessionList`]).
+    pub fn session_summaries(&self, ns: &str) -> Vec<u8> {
         let mut v: Vec<&Session> = self
             .sessions
             .values()
@@ -393,7 +394,7 @@ impl Hub {
                 .cmp(&a.active)
                 .then_with(|| {
                     if a.active && b.active {
-                        b.pending_requests().len().cmp(&a.pending_requests().len())
+                        b.pending_request_count().cmp(&a.pending_request_count())
                     } else {
                         std::cmp::Ordering::Equal
                     }
@@ -401,7 +402,7 @@ impl Hub {
                 .then_with(|| b.updated_at.cmp(&a.updated_at))
                 .then_with(|| a.created_at.cmp(&b.created_at))
         });
-        v.into_iter().map(Session::summary_json).collect()
+        model::SessionList(&v).to_vec()
     }
 
     /// A session of this namespace (another namespace's answers like a missing one).

@@ -6,6 +6,8 @@
 //! validity gates of spec/rest.md §1.2 (no string `path`/`host` → `null`).
 
 use crate::store::{MachineRow, SessionRow};
+use serde::Serialize;
+use serde::ser::{SerializeMap, SerializeSeq, Serializer};
 use serde_json::{Map, Value, json};
 
 /// Permission modes the v0.30.7 CLI accepts (spec/cli-protocol.md §3.7).
@@ -136,14 +138,20 @@ impl Session {
 
     /// Metadata as exposed: the stored object when it has string `path` and `host`, else null.
     pub fn exposed_metadata(&self) -> Value {
+        self.exposed_metadata_map()
+            .map_or(Value::Null, |m| Value::Object(m.clone()))
+    }
+
+    /// The metadata object when it is exposed (string `path` and `host`), borrowed.
+    pub fn exposed_metadata_map(&self) -> Option<&Map<String, Value>> {
         match &self.metadata {
             Value::Object(m)
                 if m.get("path").is_some_and(Value::is_string)
                     && m.get("host").is_some_and(Value::is_string) =>
             {
-                self.metadata.clone()
+                Some(m)
             }
-            _ => Value::Null,
+            _ => None,
         }
     }
 
@@ -212,7 +220,9 @@ impl Session {
         Value::Object(o)
     }
 
-    /// The list entry of `GET /api/sessions` (spec/rest.md §1.6).
+    /// The list entry of `GET /api/sessions` (spec/rest.md §1.6) as a value. The route
+    /// writes [`SessionList`] instead, which gives the same bytes without building the tree
+    /// (the tests check this; `benches/session_list.rs` compares the two).
     pub fn summary_json(&self) -> Value {
         let metadata = match self.exposed_metadata() {
             Value::Object(m) => {
@@ -292,28 +302,32 @@ impl Session {
     /// Pending requests as the current web app lists them: `{id, kind, tool, since}`, where
     /// `kind` is `input` for questions to the user and `permission` otherwise.
     pub fn pending_request_entries(&self) -> Vec<Value> {
-        let Some(reqs) = self.agent_state.get("requests").and_then(Value::as_object) else {
+        let Some(reqs) = self.requests() else {
             return Vec::new();
         };
         reqs.iter()
             .map(|(id, r)| {
-                let tool = r.get("tool").and_then(Value::as_str).unwrap_or("");
-                let kind = match tool {
-                    "AskUserQuestion" | "ExitPlanMode" | "request_user_input" => "input",
-                    _ => "permission",
-                };
-                json!({"id": id, "kind": kind, "tool": tool, "since": r.get("createdAt").cloned().unwrap_or(Value::Null)})
+                let tool = request_tool(r);
+                json!({"id": id, "kind": request_kind(tool), "tool": tool, "since": r.get("createdAt").cloned().unwrap_or(Value::Null)})
             })
             .collect()
     }
 
     /// Ids of pending permission requests (`agentState.requests`).
     pub fn pending_requests(&self) -> Vec<String> {
-        self.agent_state
-            .get("requests")
-            .and_then(Value::as_object)
+        self.requests()
             .map(|m| m.keys().cloned().collect())
             .unwrap_or_default()
+    }
+
+    /// How many requests are pending, without collecting their ids.
+    pub fn pending_request_count(&self) -> usize {
+        self.requests().map_or(0, Map::len)
+    }
+
+    /// `agentState.requests` when it is an object.
+    fn requests(&self) -> Option<&Map<String, Value>> {
+        self.agent_state.get("requests").and_then(Value::as_object)
     }
 
     /// Display name (spec/sse.md §6.3): name, summary text, last path segment, id prefix.
@@ -350,6 +364,167 @@ impl Session {
             .get("flavor")
             .and_then(Value::as_str)
             .unwrap_or("claude")
+    }
+}
+
+/// The tool a pending request is for (`""` when absent).
+fn request_tool(r: &Value) -> &str {
+    r.get("tool").and_then(Value::as_str).unwrap_or("")
+}
+
+/// The web app's request kind: `input` for questions to the user, else `permission`.
+fn request_kind(tool: &str) -> &'static str {
+    match tool {
+        "AskUserQuestion" | "ExitPlanMode" | "request_user_input" => "input",
+        _ => "permission",
+    }
+}
+
+/// The body of `GET /api/sessions`, `{"sessions":[...]}`, serialized straight from the
+/// sessions: the same bytes as `{"sessions": [summary_json, ...]}` without building (and
+/// dropping) a `Value` tree per session. Passed-through values are borrowed.
+pub struct SessionList<'a>(pub &'a [&'a Session]);
+
+impl SessionList<'_> {
+    /// The serialized body.
+    pub fn to_vec(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(64 + 900 * self.0.len());
+        // Writing to a Vec cannot fail, and nothing here has a non-string map key.
+        let _ = serde_json::to_writer(&mut out, self);
+        out
+    }
+}
+
+impl Serialize for SessionList<'_> {
+    fn serialize<S: Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        struct Entries<'a>(&'a [&'a Session]);
+        impl Serialize for Entries<'_> {
+            fn serialize<S: Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+                ser.collect_seq(self.0.iter().map(|s| SessionSummary(s)))
+            }
+        }
+        let mut m = ser.serialize_map(Some(1))?;
+        m.serialize_entry("sessions", &Entries(self.0))?;
+        m.end()
+    }
+}
+
+/// One list entry, serialized as [`Session::summary_json`] would be.
+pub struct SessionSummary<'a>(pub &'a Session);
+
+impl Serialize for SessionSummary<'_> {
+    fn serialize<S: Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        let s = self.0;
+        let reqs = s.requests();
+        let todo_progress = s
+            .todos
+            .as_ref()
+            .and_then(Value::as_array)
+            .filter(|a| !a.is_empty())
+            .map(|a| TodoProgress {
+                completed: a
+                    .iter()
+                    .filter(|t| t.get("status").and_then(Value::as_str) == Some("completed"))
+                    .count(),
+                total: a.len(),
+            });
+        // Kinds in first-seen order; there are only two.
+        let mut kinds: [&str; 2] = [""; 2];
+        let mut n = 0;
+        for r in reqs.into_iter().flat_map(Map::values) {
+            let k = request_kind(request_tool(r));
+            if n < kinds.len() && !kinds[..n].contains(&k) {
+                kinds[n] = k;
+                n += 1;
+            }
+        }
+        let mut m = ser.serialize_map(None)?;
+        m.serialize_entry("id", &s.id)?;
+        m.serialize_entry("active", &s.active)?;
+        m.serialize_entry("thinking", &s.thinking)?;
+        m.serialize_entry("activeAt", &s.active_at)?;
+        m.serialize_entry("updatedAt", &s.updated_at)?;
+        m.serialize_entry("metadata", &s.exposed_metadata_map().map(SummaryMetadata))?;
+        m.serialize_entry("todoProgress", &todo_progress)?;
+        m.serialize_entry("pendingRequestsCount", &reqs.map_or(0, Map::len))?;
+        m.serialize_entry("model", &s.model)?;
+        m.serialize_entry("metadataVersion", &s.metadata_version)?;
+        m.serialize_entry("agentStateVersion", &s.agent_state_version)?;
+        m.serialize_entry("pendingRequestKinds", &kinds[..n])?;
+        m.serialize_entry("pendingRequests", &PendingEntries(reqs))?;
+        m.serialize_entry("todosUpdatedAt", &s.todos_updated_at.unwrap_or(0))?;
+        m.serialize_entry("hasConversationContent", &(s.max_msg_seq > 0))?;
+        m.serialize_entry("pinned", &false)?;
+        m.serialize_entry("globalPinned", &false)?;
+        m.serialize_entry("backgroundTaskCount", &0)?;
+        m.serialize_entry("futureScheduledMessageCount", &0)?;
+        m.serialize_entry("nextScheduledAt", &None::<()>)?;
+        m.serialize_entry("modelReasoningEffort", &s.model_reasoning_effort)?;
+        m.serialize_entry("effort", &s.effort)?;
+        m.end()
+    }
+}
+
+#[derive(Serialize)]
+struct TodoProgress {
+    completed: usize,
+    total: usize,
+}
+
+/// The summary's metadata: `path`, `flavor`, then the optional keys when present.
+struct SummaryMetadata<'a>(&'a Map<String, Value>);
+
+impl Serialize for SummaryMetadata<'_> {
+    fn serialize<S: Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Text<'a> {
+            text: &'a Value,
+        }
+        let md = self.0;
+        let mut m = ser.serialize_map(None)?;
+        m.serialize_entry("path", &md.get("path"))?;
+        m.serialize_entry("flavor", &md.get("flavor"))?;
+        for k in ["name", "machineId"] {
+            if let Some(v) = md.get(k) {
+                m.serialize_entry(k, v)?;
+            }
+        }
+        if let Some(text) = md.get("summary").and_then(|s| s.get("text")) {
+            m.serialize_entry("summary", &Text { text })?;
+        }
+        for k in ["worktree", "lifecycleState", "agentSessionId"] {
+            if let Some(v) = md.get(k) {
+                m.serialize_entry(k, v)?;
+            }
+        }
+        m.end()
+    }
+}
+
+/// `pendingRequests`: `{id, kind, tool, since}` per request, in stored order.
+struct PendingEntries<'a>(Option<&'a Map<String, Value>>);
+
+impl Serialize for PendingEntries<'_> {
+    fn serialize<S: Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Entry<'a> {
+            id: &'a str,
+            kind: &'static str,
+            tool: &'a str,
+            since: Option<&'a Value>,
+        }
+        let Some(reqs) = self.0 else {
+            return ser.serialize_seq(Some(0))?.end();
+        };
+        ser.collect_seq(reqs.iter().map(|(id, r)| {
+            let tool = request_tool(r);
+            Entry {
+                id,
+                kind: request_kind(tool),
+                tool,
+                since: r.get("createdAt"),
+            }
+        }))
     }
 }
 
@@ -455,4 +630,185 @@ pub fn message_json(m: &crate::store::MessageRow) -> Value {
     // `invokedAt`/`scheduledAt` (v0.30.7): hapid hands messages on as they are stored.
     json!({ "id": m.id, "seq": m.seq, "localId": m.local_id, "content": content,
             "createdAt": m.created_at, "invokedAt": m.created_at, "scheduledAt": null })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session(id: &str) -> Session {
+        Session::from_row(SessionRow {
+            id: id.into(),
+            tag: None,
+            namespace: "default".into(),
+            created_at: 1_700_000_000_000,
+            updated_at: 1_700_000_100_000,
+            active_at: None,
+            metadata: None,
+            metadata_version: 0,
+            agent_state: None,
+            agent_state_version: 0,
+            model: None,
+            effort: None,
+            model_reasoning_effort: None,
+            todos: None,
+            todos_updated_at: None,
+            team_state: None,
+            team_state_updated_at: None,
+            seq: 0,
+        })
+    }
+
+    /// Sessions covering every branch of the summary.
+    fn variety() -> Vec<Session> {
+        let mut v = Vec::new();
+        v.push(session("bare"));
+        let mut s = session("meta-not-object");
+        s.metadata = json!(["path", "host"]);
+        s.agent_state = json!("nope");
+        s.todos = Some(json!({"not": "an array"}));
+        v.push(s);
+        let mut s = session("no-host");
+        s.metadata = json!({"path": "/p", "name": "n", "flavor": "codex"});
+        s.todos = Some(json!([]));
+        v.push(s);
+        let mut s = session("host-not-string");
+        s.metadata = json!({"path": "/p", "host": 7});
+        s.agent_state = json!({"requests": []});
+        v.push(s);
+        let mut s = session("path-only-min");
+        s.metadata = json!({"host": "h", "path": "/only"});
+        s.agent_state = json!({"requests": {}});
+        s.todos_updated_at = Some(0);
+        v.push(s);
+        let mut s = session("full");
+        s.metadata = json!({
+            "agentSessionId": "a-1", "lifecycleState": "running",
+            "worktree": {"basePath": "/w", "branch": "feat/ü", "name": "wt"},
+            "summary": {"text": "Fix the “quoted” bug ☃ \u{1F600}\n\t\"x\"", "updatedAt": 1.5},
+            "machineId": "m-1", "name": "Ünïcödé — name", "flavor": "claude",
+            "host": "box", "path": "/home/u/проект", "os": "linux",
+            "big": 18446744073709551615u64, "neg": -9007199254740993i64, "f": 1e300,
+            "extra": {"nested": [1, 2.25, null, true]}
+        });
+        s.metadata_version = 12;
+        s.agent_state_version = 9;
+        s.active = true;
+        s.active_at = 1_700_000_200_000;
+        s.thinking = true;
+        s.model = Some("opus".into());
+        s.effort = Some("high".into());
+        s.model_reasoning_effort = Some("medium".into());
+        s.max_msg_seq = 3;
+        s.todos = Some(json!([
+            {"content": "a", "status": "completed"},
+            {"content": "b", "status": "in_progress"},
+            {"content": "c", "status": "pending"},
+            {"content": "d", "status": "completed"},
+            "not an object",
+            {"status": 5}
+        ]));
+        s.todos_updated_at = Some(1_700_000_300_000);
+        s.agent_state = json!({
+            "controlledByUser": false,
+            "requests": {
+                "r1": {"tool": "Bash", "arguments": {"command": "ls"}, "createdAt": 1_700_000_000_001i64},
+                "r2": {"tool": "AskUserQuestion", "createdAt": 1.5},
+                "r3": {"tool": "Edit"},
+                "r4": {"tool": "ExitPlanMode", "createdAt": null},
+                "r5": {"createdAt": "str"},
+                "r6": "not an object",
+                "ré7": {"tool": 42, "createdAt": 18446744073709551615u64}
+            },
+            "completedRequests": {"r0": {"tool": "Bash", "status": "approved"}}
+        });
+        v.push(s);
+        let mut s = session("input-first");
+        s.metadata = json!({
+            "path": "/x", "host": "h", "name": null, "machineId": null,
+            "summary": {"text": null}, "worktree": null
+        });
+        s.agent_state = json!({"requests": {
+            "q": {"tool": "request_user_input"}, "p": {"tool": "Write"}, "q2": {"tool": "AskUserQuestion"}
+        }});
+        s.model = Some(String::new());
+        s.max_msg_seq = 0;
+        s.created_at = -5;
+        s.updated_at = i64::MIN;
+        s.active_at = i64::MAX;
+        v.push(s);
+        let mut s = session("summary-without-text");
+        s.metadata = json!({"path": "/x", "host": "h", "summary": {"title": "t"}, "flavor": null});
+        s.todos = Some(json!([{"status": "completed"}]));
+        v.push(s);
+        let mut s = session("summary-not-object");
+        s.metadata = json!({"path": "/x", "host": "h", "summary": "text"});
+        s.agent_state = json!({"requests": {"only": {"tool": "AskUserQuestion"}}});
+        v.push(s);
+        v
+    }
+
+    fn reference(sessions: &[&Session]) -> Vec<u8> {
+        let list: Vec<Value> = sessions.iter().map(|s| s.summary_json()).collect();
+        let body = Value::Object(Map::from_iter([(
+            "sessions".to_string(),
+            Value::Array(list),
+        )]));
+        // What `Response::json` sends.
+        body.to_string().into_bytes()
+    }
+
+    #[test]
+    fn session_list_bytes_match_summary_json() {
+        let all = variety();
+        for s in &all {
+            let one = [s];
+            assert_eq!(
+                String::from_utf8(SessionList(&one).to_vec()).unwrap(),
+                String::from_utf8(reference(&one)).unwrap(),
+                "session {}",
+                s.id
+            );
+        }
+        let refs: Vec<&Session> = all.iter().collect();
+        assert_eq!(SessionList(&refs).to_vec(), reference(&refs));
+        assert_eq!(SessionList(&[]).to_vec(), b"{\"sessions\":[]}");
+        assert_eq!(
+            serde_json::to_vec(&SessionList(&refs)).unwrap(),
+            serde_json::to_vec(&serde_json::from_slice::<Value>(&reference(&refs)).unwrap())
+                .unwrap()
+        );
+    }
+
+    #[test]
+    fn summary_values() {
+        let all = variety();
+        let full = all.iter().find(|s| s.id == "full").unwrap().summary_json();
+        assert_eq!(full["todoProgress"], json!({"completed": 2, "total": 6}));
+        assert_eq!(full["pendingRequestsCount"], json!(7));
+        assert_eq!(full["pendingRequestKinds"], json!(["permission", "input"]));
+        assert!(
+            full["metadata"]["summary"]["text"]
+                .as_str()
+                .unwrap()
+                .contains('☃')
+        );
+        let first = all.iter().find(|s| s.id == "input-first").unwrap();
+        assert_eq!(
+            first.summary_json()["pendingRequestKinds"],
+            json!(["input", "permission"])
+        );
+        assert_eq!(first.pending_request_count(), 3);
+        let bare = all.iter().find(|s| s.id == "bare").unwrap().summary_json();
+        assert_eq!(bare["metadata"], Value::Null);
+        assert_eq!(bare["todosUpdatedAt"], json!(0));
+        assert_eq!(bare["pendingRequests"], json!([]));
+        let no_host = all
+            .iter()
+            .find(|s| s.id == "no-host")
+            .unwrap()
+            .summary_json();
+        assert_eq!(no_host["metadata"], Value::Null);
+        assert_eq!(no_host["todoProgress"], Value::Null);
+    }
 }
