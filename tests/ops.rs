@@ -54,6 +54,11 @@ impl Sio {
     /// Opens the websocket, reads the Engine.IO open packet and connects to `/cli` with
     /// `auth`; panics on `connect_error`.
     fn connect(hub: &Hub, auth: &Value) -> Sio {
+        Sio::try_connect(hub, "/cli", auth).unwrap_or_else(|e| panic!("connect_error: {e}"))
+    }
+
+    /// Like [`Sio::connect`] for namespace `nsp`; a `connect_error` gives its message.
+    fn try_connect(hub: &Hub, nsp: &str, auth: &Value) -> Result<Sio, String> {
         let stream = TcpStream::connect(hub.addr()).expect("connect");
         stream
             .set_read_timeout(Some(Duration::from_secs(15)))
@@ -94,13 +99,16 @@ impl Sio {
         );
         let open = c.recv_text().expect("Engine.IO open packet");
         assert!(open.starts_with("0{"), "not an open packet: {open}");
-        c.send_text(&format!("40/cli,{auth}"));
+        c.send_text(&format!("40{nsp},{auth}"));
         loop {
             let t = c.recv_text().expect("CONNECT reply");
-            if t.starts_with("40/cli,") {
-                return c;
+            if t.starts_with(&format!("40{nsp},")) {
+                return Ok(c);
             }
-            assert!(!t.starts_with("44/cli,"), "connect_error: {t}");
+            if let Some(e) = t.strip_prefix(&format!("44{nsp},")) {
+                let e: Value = serde_json::from_str(e).expect("connect_error JSON");
+                return Err(e["message"].as_str().unwrap_or_default().to_string());
+            }
         }
     }
 
@@ -587,6 +595,67 @@ fn ten_thousand_wrong_tokens_are_slowed_down_and_logged_other_addresses_unaffect
         json!({ "sessions": [] })
     );
     assert!(!hub.stderr.text().contains(&jwt), "a JWT reached the log");
+}
+
+#[test]
+fn wrong_tokens_in_socket_handshakes_are_slowed_down_too() {
+    let hub = Hub::start(&[]);
+    // /cli with a wrong CLI token, and /terminal with a forged JWT: both count.
+    let mut refusals = Vec::new();
+    for i in 0..8 {
+        let (nsp, auth) = if i % 2 == 0 {
+            ("/cli", json!({ "token": format!("wrong-token-{i}") }))
+        } else {
+            (
+                "/terminal",
+                json!({ "token": "eyJhbGciOiJIUzI1NiJ9.e30.forged" }),
+            )
+        };
+        let e = Sio::try_connect(&hub, nsp, &auth)
+            .err()
+            .expect("a wrong token is refused");
+        refusals.push(e);
+    }
+    eprintln!("refusals: {refusals:?}");
+    assert_eq!(refusals[0], "Invalid token");
+    assert_eq!(refusals[1], "Invalid token");
+    assert!(
+        refusals[5..]
+            .iter()
+            .all(|e| e.starts_with("Too many failed attempts; try again in ")),
+        "{refusals:?}"
+    );
+    // The right token from the same address waits too ...
+    let e = Sio::try_connect(&hub, "/cli", &json!({ "token": TEST_TOKEN })).err();
+    assert!(
+        e.as_deref()
+            .is_some_and(|e| e.starts_with("Too many failed attempts")),
+        "{e:?}"
+    );
+    // ... while another address connects at once (Engine.IO polling through curl, which can
+    // pick its source address).
+    let url = hub.url();
+    let (code, open) = curl_from(
+        "127.0.0.2",
+        &[&format!("{url}/socket.io/?EIO=4&transport=polling")],
+    );
+    assert_eq!(code, 200, "{open}");
+    let open: Value = serde_json::from_str(open.trim_start_matches('0')).expect("open packet");
+    let sid = open["sid"].as_str().expect("sid");
+    let poll = format!("{url}/socket.io/?EIO=4&transport=polling&sid={sid}");
+    let connect = format!("40/cli,{}", json!({ "token": TEST_TOKEN }));
+    let (code, text) = curl_from("127.0.0.2", &["-X", "POST", "-d", &connect, &poll]);
+    assert_eq!((code, text.as_str()), (200, "ok"));
+    let (code, text) = curl_from("127.0.0.2", &[&poll]);
+    assert_eq!(code, 200, "{text}");
+    assert!(text.starts_with("40/cli,{\"sid\":"), "{text}");
+    // The failures were logged without the tokens.
+    let log = hub.stderr.text();
+    assert!(log.contains("failed attempts from 127.0.0.1"), "{log}");
+    assert!(
+        !log.contains("wrong-token-") && !log.contains("forged"),
+        "{log}"
+    );
 }
 
 // ---------------------------------------------------------------- /metrics

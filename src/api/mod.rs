@@ -211,9 +211,10 @@ impl App for HapiApp {
         socket: SocketId,
         nsp: &str,
         auth: Option<&Value>,
+        peer: std::net::IpAddr,
         now: Now,
     ) -> ConnectReply {
-        socket_cli::connect(&mut self.hub, socket, nsp, auth, now)
+        socket_cli::connect(&mut self.hub, socket, nsp, auth, peer, now)
     }
 
     fn sio_event(

@@ -6,6 +6,7 @@ use crate::hub::cli::{Versioned, Write};
 use crate::hub::{Hub, Now, SocketId};
 use crate::reactor::ConnectReply;
 use serde_json::{Value, json};
+use std::net::IpAddr;
 
 /// A CONNECT on `nsp` with the handshake `auth`.
 pub fn connect(
@@ -13,15 +14,25 @@ pub fn connect(
     socket: SocketId,
     nsp: &str,
     auth: Option<&Value>,
+    peer: IpAddr,
     now: Now,
 ) -> ConnectReply {
-    let _ = now;
     let field = |k: &str| auth.and_then(|a| a.get(k)).and_then(Value::as_str);
+    // Wrong tokens slow the address down here too, as on `/api/auth` and `/cli/*`: the
+    // handshake is another way to try tokens.
+    if matches!(nsp, "/cli" | "/terminal")
+        && let Some(ms) = hub.throttle.wait_ms(peer, now)
+    {
+        hub.throttle.refused += 1;
+        let secs = (ms + 999) / 1000;
+        return ConnectReply::Refused(format!("Too many failed attempts; try again in {secs} s"));
+    }
     match nsp {
         "/cli" => {
             let Some(ns) = field("token")
                 .and_then(|t| crate::auth::token::authenticate(t, &hub.settings.cli_api_token))
             else {
+                hub.throttle.fail(peer, now);
                 return ConnectReply::Refused("Invalid token".into());
             };
             let ns = ns.to_string();
@@ -32,12 +43,17 @@ pub fn connect(
             let Some(token) = field("token") else {
                 return ConnectReply::Refused("Missing token".into());
             };
-            match crate::auth::jwt::verify(token, &hub.settings.jwt_secret, now.unix_secs()) {
-                Ok(c) => {
-                    hub.terminal_connect(socket, &c.ns);
+            match super::web::verify_jwt(hub, token, now) {
+                Ok(ns) => {
+                    hub.terminal_connect(socket, &ns);
                     ConnectReply::Ok
                 }
-                Err(e) => ConnectReply::Refused(e.message().into()),
+                Err((e, forged)) => {
+                    if forged {
+                        hub.throttle.fail(peer, now);
+                    }
+                    ConnectReply::Refused(e.message().into())
+                }
             }
         }
         "/" => ConnectReply::Ok,

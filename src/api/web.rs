@@ -160,18 +160,27 @@ fn verify_bearer(hub: &Hub, req: &Request, now: Now) -> Result<Caller, (Response
     let token = token
         .filter(|t| !t.is_empty())
         .ok_or_else(|| (Response::error(401, "Missing authorization token"), false))?;
-    match jwt::verify(&token, &hub.settings.jwt_secret, now.unix_secs()) {
-        Ok(c) => Ok(Caller { ns: c.ns }),
-        Err(e @ (JwtError::Invalid | JwtError::BadPayload)) => {
+    verify_jwt(hub, &token, now)
+        .map(|ns| Caller { ns })
+        .map_err(|(e, forged)| (Response::error(401, e.message()), forged))
+}
+
+/// Verifies a web JWT and gives its namespace; on failure also says whether the token was
+/// forged (bad signature or structure) rather than merely expired, which a web app that
+/// slept through its refresh presents in normal use.
+pub fn verify_jwt(hub: &Hub, token: &str, now: Now) -> Result<String, (JwtError, bool)> {
+    match jwt::verify(token, &hub.settings.jwt_secret, now.unix_secs()) {
+        Ok(c) => Ok(c.ns),
+        Err(e) => {
             // Genuine but expired: it verifies as of just before its own expiry.
-            let expired_genuine = jwt::decode(&token)
+            let expired_genuine = jwt::decode(token)
                 .ok()
                 .and_then(|p| p.payload.get("exp").and_then(Value::as_f64))
                 .filter(|exp| *exp >= 1.0 && *exp <= now.unix_secs() as f64)
                 .is_some_and(|exp| {
-                    jwt::verify(&token, &hub.settings.jwt_secret, exp as u64 - 1).is_ok()
+                    jwt::verify(token, &hub.settings.jwt_secret, exp as u64 - 1).is_ok()
                 });
-            Err((Response::error(401, e.message()), !expired_genuine))
+            Err((e, !expired_genuine))
         }
     }
 }

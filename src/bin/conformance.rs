@@ -115,6 +115,7 @@ impl App for ConformanceApp {
         socket: SocketId,
         nsp: &str,
         auth: Option<&Value>,
+        _peer: std::net::IpAddr,
         now: Now,
     ) -> ConnectReply {
         if !NAMESPACES.contains(&nsp) {

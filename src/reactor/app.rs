@@ -7,7 +7,7 @@
 use crate::http::{Head, Request, Response};
 use crate::hub::{ConnId, Effect, Now, SocketId};
 use serde_json::Value;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 /// What the reactor does with an HTTP request.
 pub enum Outcome {
@@ -89,12 +89,14 @@ pub trait App {
     fn eio_config(&self) -> EioConfig;
     /// CORS check for Engine.IO requests (spec/cli-protocol.md §4.6).
     fn eio_origin(&self, origin: Option<&str>) -> OriginCheck;
-    /// A socket asks to join namespace `nsp` with the handshake `auth`.
+    /// A socket asks to join namespace `nsp` with the handshake `auth`, from client address
+    /// `peer` (the one that opened the Engine.IO session).
     fn sio_connect(
         &mut self,
         socket: SocketId,
         nsp: &str,
         auth: Option<&Value>,
+        peer: IpAddr,
         now: Now,
     ) -> ConnectReply;
     /// An event on a connected socket (`binary`: attachments of a binary event).

@@ -24,6 +24,7 @@ use crate::socketio::{self, BinaryCollector, PacketType};
 use crate::ws::{self, Message, OpCode, Step};
 use base64::Engine;
 use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
 /// A probe WebSocket must send `5` within this (upgradeTimeout).
@@ -52,6 +53,8 @@ pub(super) struct Session {
     armed: Option<Instant>,
     nsps: HashMap<String, SocketId>,
     binary: Option<BinaryCollector>,
+    /// The client address that opened the session (for throttling failed handshakes).
+    peer: IpAddr,
 }
 
 impl Session {
@@ -227,7 +230,11 @@ impl<A: App> Reactor<A> {
             cfg.ping_timeout_ms,
             cfg.max_payload as u64,
         ));
+        let peer = self
+            .conn_mut(id)
+            .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.peer.ip());
         let session = Session {
+            peer,
             kind,
             ws: None,
             upgrading: None,
@@ -606,7 +613,10 @@ impl<A: App> Reactor<A> {
             (PacketType::Connect, None) => {
                 let socket = self.next_socket;
                 self.next_socket += 1;
-                let reply = self.app.sio_connect(socket, &p.nsp, p.data.as_ref(), now);
+                let peer = s.peer;
+                let reply = self
+                    .app
+                    .sio_connect(socket, &p.nsp, p.data.as_ref(), peer, now);
                 let out = match reply {
                     ConnectReply::Ok => {
                         if let Some(s) = self.eio.get_mut(sid) {
