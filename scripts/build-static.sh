@@ -185,6 +185,9 @@ build_one() {
     prepare_armv7_build_std
     # rustc finds crt1.o/crtbegin.o/libc.a/libunwind.a in native search paths.
     flags="$flags -L native=$ARMV7_SYSROOT"
+    # compiler_builtins built from source lacks a few libgcc helpers that C code calls
+    # (mimalloc's popcount: __popcountsi2); the cross gcc's libgcc.a has them.
+    flags="$flags -C link-arg=-lgcc"
     # shellcheck disable=SC2054 # one argument: the crate list is comma-separated
     build_std=(-Z build-std=std,panic_abort)
   else

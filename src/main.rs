@@ -20,7 +20,26 @@ fn help() -> String {
     s
 }
 
+/// musl's own malloc is slow where hapid allocates most (message ingest, JSON): the static
+/// binary spent 2-2.8x the CPU of the glibc build there.
+#[cfg(target_env = "musl")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// Transparent huge pages off for this process. Where the kernel's policy is `always`, any
+/// 2 MiB-aligned region touched once is backed by a huge page, which multiplies the RSS of a
+/// process this small (with mimalloc: 9.2 MiB idle with them, 3.6 MiB without).
+fn no_huge_pages() {
+    // SAFETY: prctl(PR_SET_THP_DISABLE) takes plain integers and sets a flag of this
+    // process; if the kernel refuses it (older than 3.15), the default stays.
+    #[cfg(target_os = "linux")]
+    unsafe {
+        libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
+    }
+}
+
 fn main() -> ExitCode {
+    no_huge_pages();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut backup: Option<String> = None;
     let mut i = 0;
