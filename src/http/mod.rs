@@ -4,6 +4,7 @@
 //! sockets and buffers; the api layer decides what each route answers.
 
 pub mod client;
+pub mod date;
 mod request;
 mod response;
 

@@ -143,11 +143,12 @@ impl Hub {
                 return;
             }
             Ok(r) if r.status == 429 => {
-                let secs = r
+                // Seconds or an HTTP date (RFC 9110 §10.2.3); 5 s when absent or unreadable.
+                let ms = r
                     .header("retry-after")
-                    .and_then(|v| v.trim().parse::<i64>().ok())
-                    .unwrap_or(5);
-                Some(secs.clamp(1, 60) * 1000)
+                    .and_then(|v| crate::http::date::retry_after_ms(v, now.unix_ms))
+                    .unwrap_or(5_000);
+                Some(ms.clamp(1_000, 60_000))
             }
             Ok(r) if r.status >= 500 => Some(5_000),
             Ok(r) => {
