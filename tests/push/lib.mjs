@@ -5,149 +5,33 @@
 //
 // Nothing here uses hapid's own crypto: a hapid bug cannot cancel itself out.
 
-import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, existsSync } from 'node:fs';
-import { createServer as createTcpServer } from 'node:net';
 import { createServer as createHttpServer } from 'node:http';
-import { tmpdir } from 'node:os';
-import { join, dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import crypto from 'node:crypto';
 import ece from 'http_ece';
 import { io } from 'socket.io-client';
+import * as hub from '../jslib/hapid.mjs';
 
-const here = dirname(fileURLToPath(import.meta.url));
-export const HAPID_BIN = process.env.HAPID_BIN || resolve(here, '../../target/debug/hapid');
+export { HAPID_BIN, freePort, sleep, request, webJwt, emitAck } from '../jslib/hapid.mjs';
 export const TOKEN = 'push-test-token-7c1e9a4b2d6f8e30';
 export const VAPID_SUBJECT = 'mailto:push-e2e@example.com';
 
-export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-export function freePort() {
-  return new Promise((ok, fail) => {
-    const srv = createTcpServer();
-    srv.unref();
-    srv.on('error', fail);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => ok(port));
-    });
-  });
-}
-
 // ---------------------------------------------------------------------------------------------
-// hapid
+// hapid (launcher, request, webJwt: tests/jslib/hapid.mjs)
 
 /**
- * Start hapid with a fresh HAPI_HOME, HAPID_PUSH_ALLOW_HTTP=1 and VAPID_SUBJECT.
+ * Start hapid with a fresh HAPI_HOME (or `home`, kept on a failed start), the inherited
+ * environment, HAPID_PUSH_ALLOW_HTTP=1 and VAPID_SUBJECT; requests time out after 10 s.
  * Resolves to { port, base, token, home, proc, output(), stop({keepHome}) }.
  */
-export async function startHapid({ env = {}, home } = {}) {
-  if (!existsSync(HAPID_BIN)) {
-    throw new Error(`hapid binary not found at ${HAPID_BIN}; run \`cargo build\` first`);
-  }
-  let lastErr;
-  for (let attempt = 0; attempt < 5; attempt++) {
-    const port = await freePort();
-    const dir = home ?? mkdtempSync(join(tmpdir(), 'hapid-push-'));
-    try {
-      return await launch(port, dir, env);
-    } catch (e) {
-      lastErr = e;
-      if (!home) rmSync(dir, { recursive: true, force: true });
-    }
-  }
-  throw lastErr;
-}
-
-function launch(port, home, env) {
-  const proc = spawn(HAPID_BIN, [], {
-    env: {
-      ...process.env,
-      HAPI_HOME: home,
-      HAPI_LISTEN_HOST: '127.0.0.1',
-      HAPI_LISTEN_PORT: String(port),
-      CLI_API_TOKEN: TOKEN,
-      HAPID_PUSH_ALLOW_HTTP: '1',
-      VAPID_SUBJECT,
-      ...env,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  const onData = (d) => {
-    out += d.toString();
-    if (out.length > 1_000_000) out = out.slice(-500_000);
-  };
-  proc.stdout.on('data', onData);
-  proc.stderr.on('data', onData);
-  const exited = new Promise((ok) => proc.once('exit', (code, sig) => ok({ code, sig })));
-  const h = {
-    port,
-    base: `http://127.0.0.1:${port}`,
+export function startHapid({ env = {}, home } = {}) {
+  return hub.startHapid({
     token: TOKEN,
+    tmpPrefix: 'hapid-push-',
     home,
-    proc,
-    output: () => out,
-    async stop({ keepHome = false } = {}) {
-      if (proc.exitCode === null && proc.signalCode === null) {
-        proc.kill('SIGTERM');
-        const t = setTimeout(() => proc.kill('SIGKILL'), 5000);
-        await exited;
-        clearTimeout(t);
-      }
-      if (!keepHome) rmSync(home, { recursive: true, force: true });
-    },
-  };
-  return new Promise((ok, fail) => {
-    const banner = `listening on http://127.0.0.1:${port}`;
-    const timer = setTimeout(() => {
-      proc.kill('SIGKILL');
-      fail(new Error(`hapid did not start within 15 s:\n${out}`));
-    }, 15000);
-    const check = () => {
-      if (out.includes(banner)) {
-        clearTimeout(timer);
-        proc.stdout.off('data', check);
-        ok(h);
-      }
-    };
-    proc.stdout.on('data', check);
-    exited.then(({ code, sig }) => {
-      clearTimeout(timer);
-      fail(new Error(`hapid exited early (code ${code}, signal ${sig}):\n${out}`));
-    });
+    inheritEnv: true,
+    env: { HAPID_PUSH_ALLOW_HTTP: '1', VAPID_SUBJECT, ...env },
+    requestTimeoutMs: 10000,
   });
-}
-
-/** fetch + JSON; returns { status, headers, body, ms } (body parsed when JSON, else text). */
-export async function request(h, method, path, { token, body, headers = {}, timeoutMs = 10000 } = {}) {
-  const init = { method, headers: { ...headers }, signal: AbortSignal.timeout(timeoutMs) };
-  if (token) init.headers.authorization = `Bearer ${token}`;
-  if (body !== undefined) {
-    init.headers['content-type'] = 'application/json';
-    init.body = typeof body === 'string' ? body : JSON.stringify(body);
-  }
-  const t0 = performance.now();
-  const res = await fetch(h.base + path, init);
-  const text = await res.text();
-  const ms = performance.now() - t0;
-  let parsed = text;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    /* keep text */
-  }
-  return { status: res.status, headers: res.headers, body: parsed, ms };
-}
-
-/** POST /api/auth with the CLI token → web JWT. */
-export async function webJwt(h, accessToken = h.token) {
-  const r = await request(h, 'POST', '/api/auth', { body: { accessToken } });
-  if (r.status !== 200 || typeof r.body?.token !== 'string') {
-    throw new Error(`POST /api/auth failed: ${r.status} ${JSON.stringify(r.body)}`);
-  }
-  return r.body.token;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -205,8 +89,7 @@ export async function startPushService() {
     for (const [prefix, how] of behaviour) if (path.startsWith(prefix)) return how;
     return 201;
   };
-  await new Promise((ok) => server.listen(0, '127.0.0.1', ok));
-  const { port } = server.address();
+  const port = await hub.listenLocal(server);
   return {
     port,
     origin: `http://127.0.0.1:${port}`,
@@ -233,11 +116,7 @@ export async function startPushService() {
         waiters.push(w);
       });
     },
-    async close() {
-      for (const res of hanging) res.destroy();
-      server.closeAllConnections?.();
-      await new Promise((ok) => server.close(ok));
-    },
+    close: () => hub.closeServer(server, hanging),
   };
 }
 
@@ -318,12 +197,7 @@ export const metadata = () => ({
  * (`<CLI_API_TOKEN>:<ns>`). Returns { id, session, socket, version, close() }.
  */
 export async function cliSession(h, { token = h.token } = {}) {
-  const r = await request(h, 'POST', '/cli/sessions', {
-    token,
-    body: { tag: `tag-${crypto.randomUUID()}`, metadata: metadata() },
-  });
-  if (r.status !== 200) throw new Error(`POST /cli/sessions: ${r.status} ${JSON.stringify(r.body)}`);
-  const session = r.body.session;
+  const session = await hub.createSession(h, { token, metadata: metadata() });
   const socket = io(`${h.base}/cli`, {
     path: '/socket.io/',
     transports: ['websocket'],
@@ -345,15 +219,10 @@ export async function cliSession(h, { token = h.token } = {}) {
   };
 }
 
-/** emitWithAck with a timeout. */
-export function emitAck(socket, event, payload, ms = 10000) {
-  return socket.timeout(ms).emitWithAck(event, payload);
-}
-
 /** update-state with a pending permission request; returns { ack, emittedAt }. */
 export async function raisePermission(cli, requests) {
   const emittedAt = performance.now();
-  const ack = await emitAck(cli.socket, 'update-state', {
+  const ack = await hub.emitAck(cli.socket, 'update-state', {
     sid: cli.id,
     expectedVersion: cli.version,
     agentState: { requests },
@@ -379,76 +248,11 @@ export function sendReady(cli) {
 
 /** Wait until the CLI socket's earlier emits were handled (a ping ack round trip). */
 export async function flush(cli) {
-  await emitAck(cli.socket, 'ping', undefined);
+  await hub.emitAck(cli.socket, 'ping', null);
 }
 
 // ---------------------------------------------------------------------------------------------
 // SSE (fetch + stream reader, parsed `data:` blocks)
 
-export async function openSse(h, query) {
-  const ac = new AbortController();
-  const res = await fetch(`${h.base}/api/events?${new URLSearchParams(query)}`, { signal: ac.signal });
-  if (res.status !== 200) throw new Error(`GET /api/events: ${res.status} ${await res.text()}`);
-  const events = [];
-  const waiters = [];
-  const deliver = () => {
-    for (let i = waiters.length - 1; i >= 0; i--) {
-      const w = waiters[i];
-      const hit = events.find(w.pred);
-      if (hit) {
-        waiters.splice(i, 1);
-        clearTimeout(w.timer);
-        w.ok(hit);
-      }
-    }
-  };
-  const reader = res.body.getReader();
-  const dec = new TextDecoder();
-  let buf = '';
-  (async () => {
-    try {
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        buf += dec.decode(value, { stream: true });
-        let i;
-        while ((i = buf.indexOf('\n\n')) >= 0) {
-          const block = buf.slice(0, i);
-          buf = buf.slice(i + 2);
-          const data = block
-            .split('\n')
-            .filter((l) => l.startsWith('data:'))
-            .map((l) => l.slice(5).replace(/^ /, ''))
-            .join('\n');
-          if (!data) continue;
-          try {
-            events.push(JSON.parse(data));
-          } catch {
-            events.push({ type: '<unparsable>', raw: data });
-          }
-        }
-        deliver();
-      }
-    } catch {
-      /* aborted */
-    }
-  })();
-  return {
-    events,
-    next(pred, ms = 5000) {
-      return new Promise((ok, fail) => {
-        const w = { pred, ok, timer: null };
-        w.timer = setTimeout(() => {
-          const i = waiters.indexOf(w);
-          if (i >= 0) waiters.splice(i, 1);
-          fail(new Error(`SSE: timed out; got ${JSON.stringify(events.map((e) => e.type))}`));
-        }, ms);
-        waiters.push(w);
-        deliver();
-      });
-    },
-    close() {
-      ac.abort();
-    },
-  };
-}
+/** GET /api/events; a non-200 answer throws; next() waits 5 s by default. */
+export const openSse = (h, query) => hub.openSse(h, query, { nextMs: 5000 });

@@ -3,175 +3,45 @@
 // recorded), a fake push service, a CLI session over socket.io-client, and a Mini App
 // initData signer (auth.md §7, written here with node:crypto, independent of hapid's code).
 
-import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, existsSync } from 'node:fs';
-import { createServer as createTcpServer } from 'node:net';
 import { createServer as createHttpServer } from 'node:http';
-import { tmpdir } from 'node:os';
-import { join, dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import crypto from 'node:crypto';
 import { io } from 'socket.io-client';
+import * as hub from '../jslib/hapid.mjs';
 
-const here = dirname(fileURLToPath(import.meta.url));
-export const HAPID_BIN = process.env.HAPID_BIN || resolve(here, '../../target/debug/hapid');
+export { HAPID_BIN, freePort, sleep, request, webJwt, emitAck } from '../jslib/hapid.mjs';
 export const TOKEN = 'tg-test-token-5b1f0c9e7a3d2468';
 export const BOT_TOKEN = '123456:TESTTOKENabcdefghij';
 export const BOT_USERNAME = 'test_hapi_bot';
 export const PUBLIC_URL = 'https://hapi.example.test/app';
 
-export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-export function freePort() {
-  return new Promise((ok, fail) => {
-    const srv = createTcpServer();
-    srv.unref();
-    srv.on('error', fail);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => ok(port));
-    });
-  });
-}
-
-/** Polls `fn` until it returns a truthy value (or throws after `ms`). */
-export async function until(fn, { ms = 5000, what = 'condition' } = {}) {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
-}
-
 // ---------------------------------------------------------------------------------------------
-// hapid
+// hapid (launcher, request, webJwt: tests/jslib/hapid.mjs)
+
+/** The ambient environment must not configure the integrations under test. */
+const UNSET = [
+  'TELEGRAM_BOT_TOKEN',
+  'TELEGRAM_NOTIFICATION',
+  'HAPI_PUBLIC_URL',
+  'ELEVENLABS_API_KEY',
+  'ELEVENLABS_AGENT_ID',
+  'HAPID_TELEGRAM_API_BASE',
+  'HAPID_ELEVENLABS_API_BASE',
+];
 
 /**
- * Start hapid with a fresh HAPI_HOME and HAPID_PUSH_ALLOW_HTTP=1 (plain-http API bases).
+ * Start hapid with a fresh HAPI_HOME, the inherited environment minus UNSET, and
+ * HAPID_PUSH_ALLOW_HTTP=1 (plain-http API bases); requests time out after 10 s.
  * `env` values of `undefined` remove a variable. Resolves to
  * { port, base, token, home, proc, output(), stop() }.
  */
-export async function startHapid({ env = {} } = {}) {
-  if (!existsSync(HAPID_BIN)) {
-    throw new Error(`hapid binary not found at ${HAPID_BIN}; run \`cargo build\` first`);
-  }
-  let lastErr;
-  for (let attempt = 0; attempt < 5; attempt++) {
-    const port = await freePort();
-    const dir = mkdtempSync(join(tmpdir(), 'hapid-tg-'));
-    try {
-      return await launch(port, dir, env);
-    } catch (e) {
-      lastErr = e;
-      rmSync(dir, { recursive: true, force: true });
-    }
-  }
-  throw lastErr;
-}
-
-function launch(port, home, env) {
-  const full = {
-    ...process.env,
-    HAPI_HOME: home,
-    HAPI_LISTEN_HOST: '127.0.0.1',
-    HAPI_LISTEN_PORT: String(port),
-    CLI_API_TOKEN: TOKEN,
-    HAPID_PUSH_ALLOW_HTTP: '1',
-  };
-  // The ambient environment must not configure the integrations under test.
-  for (const k of [
-    'TELEGRAM_BOT_TOKEN',
-    'TELEGRAM_NOTIFICATION',
-    'HAPI_PUBLIC_URL',
-    'ELEVENLABS_API_KEY',
-    'ELEVENLABS_AGENT_ID',
-    'HAPID_TELEGRAM_API_BASE',
-    'HAPID_ELEVENLABS_API_BASE',
-  ]) {
-    delete full[k];
-  }
-  for (const [k, v] of Object.entries(env)) {
-    if (v === undefined) delete full[k];
-    else full[k] = v;
-  }
-  const proc = spawn(HAPID_BIN, [], { env: full, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  const onData = (d) => {
-    out += d.toString();
-    if (out.length > 1_000_000) out = out.slice(-500_000);
-  };
-  proc.stdout.on('data', onData);
-  proc.stderr.on('data', onData);
-  const exited = new Promise((ok) => proc.once('exit', (code, sig) => ok({ code, sig })));
-  const h = {
-    port,
-    base: `http://127.0.0.1:${port}`,
+export function startHapid({ env = {} } = {}) {
+  return hub.startHapid({
     token: TOKEN,
-    home,
-    proc,
-    output: () => out,
-    async stop() {
-      if (proc.exitCode === null && proc.signalCode === null) {
-        proc.kill('SIGTERM');
-        const t = setTimeout(() => proc.kill('SIGKILL'), 5000);
-        await exited;
-        clearTimeout(t);
-      }
-      rmSync(home, { recursive: true, force: true });
-    },
-  };
-  return new Promise((ok, fail) => {
-    const banner = `listening on http://127.0.0.1:${port}`;
-    const timer = setTimeout(() => {
-      proc.kill('SIGKILL');
-      fail(new Error(`hapid did not start within 15 s:\n${out}`));
-    }, 15000);
-    const check = () => {
-      if (out.includes(banner)) {
-        clearTimeout(timer);
-        proc.stdout.off('data', check);
-        ok(h);
-      }
-    };
-    proc.stdout.on('data', check);
-    exited.then(({ code, sig }) => {
-      clearTimeout(timer);
-      fail(new Error(`hapid exited early (code ${code}, signal ${sig}):\n${out}`));
-    });
+    tmpPrefix: 'hapid-tg-',
+    inheritEnv: true,
+    env: { ...Object.fromEntries(UNSET.map((k) => [k, undefined])), HAPID_PUSH_ALLOW_HTTP: '1', ...env },
+    requestTimeoutMs: 10000,
   });
-}
-
-/** fetch + JSON; returns { status, headers, body } (body parsed when JSON, else text). */
-export async function request(h, method, path, { token, body, rawBody, headers = {}, timeoutMs = 10000, signal } = {}) {
-  const init = { method, headers: { ...headers }, signal: signal ?? AbortSignal.timeout(timeoutMs) };
-  if (token) init.headers.authorization = `Bearer ${token}`;
-  if (rawBody !== undefined) {
-    init.headers['content-type'] ??= 'application/json';
-    init.body = rawBody;
-  } else if (body !== undefined) {
-    init.headers['content-type'] = 'application/json';
-    init.body = JSON.stringify(body);
-  }
-  const res = await fetch(h.base + path, init);
-  const text = await res.text();
-  let parsed = text;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    /* keep text */
-  }
-  return { status: res.status, headers: res.headers, body: parsed };
-}
-
-/** POST /api/auth with the CLI token → web JWT. */
-export async function webJwt(h, accessToken = h.token) {
-  const r = await request(h, 'POST', '/api/auth', { body: { accessToken } });
-  if (r.status !== 200 || typeof r.body?.token !== 'string') {
-    throw new Error(`POST /api/auth failed: ${r.status} ${JSON.stringify(r.body)}`);
-  }
-  return r.body.token;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -198,15 +68,16 @@ export function signInitData(user, botToken = BOT_TOKEN, authDate = Math.floor(D
 /** POST /api/bind for Telegram user `userId` with the CLI access token (optionally `:<ns>`). */
 export async function bindTelegramUser(h, userId, accessToken = h.token) {
   const initData = signInitData({ id: userId, first_name: `User${userId}`, username: `u${userId}` });
-  return request(h, 'POST', '/api/bind', { body: { initData, accessToken } });
+  return hub.request(h, 'POST', '/api/bind', { body: { initData, accessToken } });
 }
 
 // ---------------------------------------------------------------------------------------------
 // Recording servers
 
-async function listen(server) {
-  await new Promise((ok) => server.listen(0, '127.0.0.1', ok));
-  return server.address().port;
+/** Listens on 127.0.0.1; the common part of a recording server's handle. */
+async function serve(server, log) {
+  const port = await hub.listenLocal(server);
+  return { port, base: `http://127.0.0.1:${port}`, calls: log.calls, waitFor: log.waitFor };
 }
 
 /** A request log with `waitFor(pred, {n, ms})`. */
@@ -255,6 +126,16 @@ function readBody(req) {
   });
 }
 
+/** The request body: { raw (Buffer), body (parsed JSON, null when empty, else {'<unparsable>': text}) }. */
+async function readJson(req) {
+  const raw = await readBody(req);
+  try {
+    return { raw, body: raw.length ? JSON.parse(raw.toString('utf8')) : null };
+  } catch {
+    return { raw, body: { '<unparsable>': raw.toString('utf8') } };
+  }
+}
+
 /**
  * A fake Telegram Bot API serving POST /bot<token>/<method>. Every call is recorded as
  * { method, body (parsed JSON), raw, headers, path, seq }. getMe/deleteWebhook answer at once;
@@ -295,13 +176,7 @@ export async function startFakeTelegram({ token = BOT_TOKEN, username = BOT_USER
   };
 
   const server = createHttpServer(async (req, res) => {
-    const raw = await readBody(req);
-    let body = null;
-    try {
-      body = raw.length ? JSON.parse(raw.toString('utf8')) : null;
-    } catch {
-      body = { '<unparsable>': raw.toString('utf8') };
-    }
+    const { raw, body } = await readJson(req);
     const m = /^\/bot([^/]+)\/([A-Za-z]+)$/.exec(req.url);
     const rec = {
       seq: seq++,
@@ -368,12 +243,8 @@ export async function startFakeTelegram({ token = BOT_TOKEN, username = BOT_USER
         return sendJson(res, 200, { ok: true, result: true });
     }
   });
-  const port = await listen(server);
   return {
-    port,
-    base: `http://127.0.0.1:${port}`,
-    calls: log.calls,
-    waitFor: log.waitFor,
+    ...(await serve(server, log)),
     /** Calls of one Bot API method. */
     of: (method) => log.calls.filter((c) => c.method === method),
     /** Adds updates (update_id assigned when missing); returns them. */
@@ -390,13 +261,8 @@ export async function startFakeTelegram({ token = BOT_TOKEN, username = BOT_USER
       else replies.delete(method);
     },
     async close() {
-      for (const hd of held) {
-        clearTimeout(hd.timer);
-        hd.res.destroy();
-      }
-      for (const res of hanging) res.destroy();
-      server.closeAllConnections?.();
-      await new Promise((ok) => server.close(ok));
+      for (const hd of held) clearTimeout(hd.timer);
+      await hub.closeServer(server, [...[...held].map((hd) => hd.res), ...hanging]);
     },
   };
 }
@@ -476,13 +342,7 @@ export async function startFakeElevenLabs() {
     }
   };
   const server = createHttpServer(async (req, res) => {
-    const raw = await readBody(req);
-    let body = null;
-    try {
-      body = raw.length ? JSON.parse(raw.toString('utf8')) : null;
-    } catch {
-      body = { '<unparsable>': raw.toString('utf8') };
-    }
+    const { raw, body } = await readJson(req);
     const kind = kindOf(req.method, req.url);
     const rec = { at: performance.now(), method: req.method, path: req.url, kind, headers: req.headers, key: req.headers['xi-api-key'], raw, body };
     const s = scripts.get(rec.key) ?? {};
@@ -496,12 +356,8 @@ export async function startFakeElevenLabs() {
     log.add(rec);
     respond(req, res, rec, s[kind] ?? defaults[kind]);
   });
-  const port = await listen(server);
   return {
-    port,
-    base: `http://127.0.0.1:${port}`,
-    calls: log.calls,
-    waitFor: log.waitFor,
+    ...(await serve(server, log)),
     /** Recorded requests made with API key `key`. */
     byKey: (key) => log.calls.filter((c) => c.key === key),
     script(key, actions) {
@@ -514,11 +370,7 @@ export async function startFakeElevenLabs() {
       holding.delete(rec);
       respond(h.req, h.res, rec, action);
     },
-    async close() {
-      for (const { res } of holding.values()) res.destroy();
-      server.closeAllConnections?.();
-      await new Promise((ok) => server.close(ok));
-    },
+    close: () => hub.closeServer(server, [...holding.values()].map(({ res }) => res)),
   };
 }
 
@@ -536,20 +388,14 @@ export async function startPushService({ hang = false } = {}) {
     res.writeHead(201, { 'content-type': 'text/plain' });
     res.end('');
   });
-  const port = await listen(server);
+  const served = await serve(server, log);
   return {
-    port,
-    calls: log.calls,
-    waitFor: log.waitFor,
+    ...served,
     endpoint() {
       const path = `/push/${crypto.randomUUID()}`;
-      return { url: `http://127.0.0.1:${port}${path}`, path };
+      return { url: `http://127.0.0.1:${served.port}${path}`, path };
     },
-    async close() {
-      for (const res of hanging) res.destroy();
-      server.closeAllConnections?.();
-      await new Promise((ok) => server.close(ok));
-    },
+    close: () => hub.closeServer(server, hanging),
   };
 }
 
@@ -583,12 +429,7 @@ export const metadata = (over = {}) => ({
  * (default: ack `{}` at once). Returns { id, socket, rpc, version, close() }.
  */
 export async function cliSession(h, { token = h.token, meta = metadata(), register = true } = {}) {
-  const r = await request(h, 'POST', '/cli/sessions', {
-    token,
-    body: { tag: `tag-${crypto.randomUUID()}`, metadata: meta },
-  });
-  if (r.status !== 200) throw new Error(`POST /cli/sessions: ${r.status} ${JSON.stringify(r.body)}`);
-  const session = r.body.session;
+  const session = await hub.createSession(h, { token, metadata: meta });
   const socket = io(`${h.base}/cli`, {
     path: '/socket.io/',
     transports: ['websocket'],
@@ -629,20 +470,15 @@ export async function cliSession(h, { token = h.token, meta = metadata(), regist
 
 /** The next rpc-request recorded after `from` (index into cli.rpc). */
 export async function nextRpc(cli, from, ms = 5000) {
-  await until(() => cli.rpc.length > from, { ms, what: 'an rpc-request on the CLI socket' });
+  await hub.until(() => cli.rpc.length > from, { ms, every: 20, what: 'an rpc-request on the CLI socket' });
   return cli.rpc[from];
-}
-
-/** emitWithAck with a timeout. */
-export function emitAck(socket, event, payload, ms = 10000) {
-  return socket.timeout(ms).emitWithAck(event, payload);
 }
 
 /** update-state with agentState.requests (and completedRequests); returns the ack. */
 export async function setRequests(cli, requests, completedRequests) {
   const agentState = { requests };
   if (completedRequests) agentState.completedRequests = completedRequests;
-  const ack = await emitAck(cli.socket, 'update-state', { sid: cli.id, expectedVersion: cli.version, agentState });
+  const ack = await hub.emitAck(cli.socket, 'update-state', { sid: cli.id, expectedVersion: cli.version, agentState });
   if (ack?.result !== 'success') throw new Error(`update-state: ${JSON.stringify(ack)}`);
   cli.version = ack.version;
   return ack;
@@ -658,7 +494,7 @@ export function sendReady(cli) {
 
 /** Wait until the CLI socket's earlier emits were handled (a ping ack round trip). */
 export async function flush(cli) {
-  await emitAck(cli.socket, 'ping', undefined);
+  await hub.emitAck(cli.socket, 'ping', null);
 }
 
 /** telegram.md §6.2 deep link for PUBLIC_URL. */

@@ -297,6 +297,6 @@ test('a ready event → §6.5 "It\'s ready!" message with the Open Session deep 
 test('notifications go only to chats bound to the session\'s namespace; the token never appears in the output', async () => {
   const notified = new Set(tg.of('sendMessage').filter((c) => /^(Permission Request|It's ready!)/.test(c.body.text)).map((c) => c.body.chat_id));
   assert.deepEqual([...notified], [ANN]);
-  await emitAck(cli.socket, 'ping', undefined);
+  await emitAck(cli.socket, 'ping', null);
   assert.ok(!h.output().includes(BOT_TOKEN.split(':')[1]), 'the bot token is not logged');
 });
