@@ -8,14 +8,11 @@
 //!
 //! Run: `cargo bench --bench http_parse` (an argument filters cases by substring).
 
-use hapid::http::{Head, Limits, Parsed, RequestParser};
-use std::hint::black_box;
-use std::time::{Duration, Instant};
+mod harness;
 
-/// Samples per case; the median is reported.
-const SAMPLES: usize = 41;
-/// Target duration of one sample.
-const SAMPLE_TIME: Duration = Duration::from_millis(20);
+use hapid::http::{Head, Limits, Parsed, RequestParser};
+use harness::{SAMPLES, measure};
+use std::hint::black_box;
 
 fn body_limit(_: &Head) -> usize {
     1024 * 1024
@@ -82,52 +79,26 @@ fn feed(p: &mut RequestParser, buf: &mut Vec<u8>, req: &[u8], piece: usize) -> u
     panic!("request incomplete after {} bytes", buf.len());
 }
 
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
-}
-
 fn bench(name: &str, req: &[u8], piece: usize) {
     let mut p = RequestParser::new(Limits::default());
     let mut buf = Vec::with_capacity(req.len());
     assert_eq!(feed(&mut p, &mut buf, req, piece), req.len(), "{name}");
-    // Calibrate: iterations per sample so that one sample takes about SAMPLE_TIME.
-    let mut iters = 1u64;
-    loop {
-        let t = Instant::now();
-        for _ in 0..iters {
-            black_box(feed(&mut p, &mut buf, black_box(req), piece));
-        }
-        if t.elapsed() >= SAMPLE_TIME / 4 || iters >= 1 << 30 {
-            let per = t.elapsed().as_secs_f64() / iters as f64;
-            iters = ((SAMPLE_TIME.as_secs_f64() / per) as u64).max(1);
-            break;
-        }
-        iters *= 2;
-    }
-    let mut ns = Vec::with_capacity(SAMPLES);
-    for _ in 0..SAMPLES {
-        let t = Instant::now();
-        for _ in 0..iters {
-            black_box(feed(&mut p, &mut buf, black_box(req), piece));
-        }
-        ns.push(t.elapsed().as_nanos() as f64 / iters as f64);
-    }
-    let (lo, hi) = {
-        let mut s = ns.clone();
-        s.sort_by(|a, b| a.total_cmp(b));
-        (s[0], s[s.len() - 1])
-    };
-    let med = median(&mut ns);
-    let mbps = req.len() as f64 / med * 1e3;
+    let m = measure(|| {
+        black_box(feed(&mut p, &mut buf, black_box(req), piece));
+    });
+    let mbps = req.len() as f64 / m.median * 1e3;
     println!(
-        "{name:<22} {:>6} B {med:>10.0} ns/req {mbps:>9.1} MB/s   (min {lo:.0}, max {hi:.0}; {SAMPLES}x{iters})",
-        req.len()
+        "{name:<22} {:>6} B {:>10.0} ns/req {mbps:>9.1} MB/s   (min {:.0}, max {:.0}; {SAMPLES}x{})",
+        req.len(),
+        m.median,
+        m.min,
+        m.max,
+        m.iters
     );
 }
 
 fn main() {
-    let filter: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with('-'));
+    let filter = harness::filter();
     let get = get_request();
     let post = post_request();
     println!("hapid::http::RequestParser — median of {SAMPLES} samples");

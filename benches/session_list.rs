@@ -20,38 +20,12 @@ use hapid::hub::{Hub, HubSettings, Now};
 use hapid::store::{SessionRow, Store};
 use serde_json::{Value, json};
 use std::hint::black_box;
-use std::time::{Duration, Instant};
 
-/// Samples per case; the median is reported.
-const SAMPLES: usize = 41;
-/// Target duration of one sample.
-const SAMPLE_TIME: Duration = Duration::from_millis(20);
+mod harness;
+use harness::{SAMPLES, measure};
+
 /// Sessions in the list.
 const SESSIONS: usize = 50;
-
-fn settings() -> HubSettings {
-    let vapid = hapid::push::vapid::VapidKeys::generate();
-    HubSettings {
-        cli_api_token: "bench-token".into(),
-        jwt_secret: [7; 32],
-        owner_id: 1,
-        jwt_ttl_secs: 900,
-        telegram_bot_token: None,
-        telegram_notification: false,
-        terminal_idle_timeout_ms: 60_000,
-        terminal_max: 4,
-        vapid_public: vapid.public_b64(),
-        vapid,
-        vapid_subject: "mailto:bench@example.invalid".into(),
-        push_allow_http: false,
-        public_url: "http://127.0.0.1".into(),
-        telegram_api_base: "http://127.0.0.1:9".into(),
-        elevenlabs_api_key: None,
-        elevenlabs_agent_id: None,
-        elevenlabs_api_base: "http://127.0.0.1:9".into(),
-        retention_days: None,
-    }
-}
 
 fn session(i: usize) -> Session {
     let t0 = 1_760_000_000_000i64;
@@ -171,56 +145,30 @@ fn run(hub: &Hub, out: &mut Vec<u8>, f: fn(&Hub, &str) -> Response) -> usize {
     out.len()
 }
 
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
-}
-
 fn bench(name: &str, hub: &Hub, f: fn(&Hub, &str) -> Response) {
     let mut out = Vec::with_capacity(1 << 16);
     let len = run(hub, &mut out, f);
-    // Calibrate: iterations per sample so that one sample takes about SAMPLE_TIME.
-    let mut iters = 1u64;
-    loop {
-        let t = Instant::now();
-        for _ in 0..iters {
-            black_box(run(hub, &mut out, f));
-        }
-        if t.elapsed() >= SAMPLE_TIME / 4 || iters >= 1 << 30 {
-            let per = t.elapsed().as_secs_f64() / iters as f64;
-            iters = ((SAMPLE_TIME.as_secs_f64() / per) as u64).max(1);
-            break;
-        }
-        iters *= 2;
-    }
-    let mut ns = Vec::with_capacity(SAMPLES);
-    for _ in 0..SAMPLES {
-        let t = Instant::now();
-        for _ in 0..iters {
-            black_box(run(hub, &mut out, f));
-        }
-        ns.push(t.elapsed().as_nanos() as f64 / iters as f64);
-    }
-    let (lo, hi) = {
-        let mut s = ns.clone();
-        s.sort_by(|a, b| a.total_cmp(b));
-        (s[0], s[s.len() - 1])
-    };
-    let med = median(&mut ns);
+    let m = measure(|| {
+        black_box(run(hub, &mut out, f));
+    });
     println!(
-        "{name:<8} {len:>6} B {med:>10.0} ns/list {:>8.0} ns/session   (min {lo:.0}, max {hi:.0}; {SAMPLES}x{iters})",
-        med / SESSIONS as f64
+        "{name:<8} {len:>6} B {:>10.0} ns/list {:>8.0} ns/session   (min {:.0}, max {:.0}; {SAMPLES}x{})",
+        m.median,
+        m.median / SESSIONS as f64,
+        m.min,
+        m.max,
+        m.iters
     );
 }
 
 fn main() {
-    let filter: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with('-'));
+    let filter = harness::filter();
     let mut b = [0u8; 8];
     getrandom::getrandom(&mut b).expect("OS RNG");
     let dir = std::env::temp_dir().join(format!("hapid-bench-{:x}", u64::from_le_bytes(b)));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let store = Store::open(&dir.join("hapi.db")).expect("store");
-    let mut hub = Hub::new(settings(), store, Now::read()).expect("hub");
+    let mut hub = Hub::new(HubSettings::for_tests(), store, Now::read()).expect("hub");
     for i in 0..SESSIONS {
         let s = session(i);
         hub.sessions.insert(s.id.clone(), s);

@@ -240,23 +240,13 @@ mod tests {
     fn row(id: &str, updated_at: i64) -> SessionRow {
         SessionRow {
             id: id.into(),
-            tag: None,
             namespace: "default".into(),
             created_at: updated_at,
             updated_at,
             active_at: Some(updated_at),
-            metadata: None,
             metadata_version: 1,
-            agent_state: None,
             agent_state_version: 1,
-            model: None,
-            effort: None,
-            model_reasoning_effort: None,
-            todos: None,
-            todos_updated_at: None,
-            team_state: None,
-            team_state_updated_at: None,
-            seq: 0,
+            ..SessionRow::default()
         }
     }
 

@@ -159,9 +159,10 @@ pub struct HubSettings {
     pub retention_days: Option<u64>,
 }
 
-#[cfg(test)]
 impl HubSettings {
-    /// Settings for hub unit tests: nothing outbound configured.
+    /// Settings for unit tests and benchmarks: nothing outbound configured, a fresh VAPID
+    /// key pair, a fixed JWT secret.
+    #[doc(hidden)]
     pub fn for_tests() -> HubSettings {
         let vapid = crate::push::vapid::VapidKeys::generate();
         HubSettings {

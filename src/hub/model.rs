@@ -639,23 +639,10 @@ mod tests {
     fn session(id: &str) -> Session {
         Session::from_row(SessionRow {
             id: id.into(),
-            tag: None,
             namespace: "default".into(),
             created_at: 1_700_000_000_000,
             updated_at: 1_700_000_100_000,
-            active_at: None,
-            metadata: None,
-            metadata_version: 0,
-            agent_state: None,
-            agent_state_version: 0,
-            model: None,
-            effort: None,
-            model_reasoning_effort: None,
-            todos: None,
-            todos_updated_at: None,
-            team_state: None,
-            team_state_updated_at: None,
-            seq: 0,
+            ..SessionRow::default()
         })
     }
 

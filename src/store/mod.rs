@@ -44,7 +44,7 @@ impl From<rusqlite::Error> for StoreError {
 type Result<T> = std::result::Result<T, StoreError>;
 
 /// A session row.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct SessionRow {
     pub id: String,
     pub tag: Option<String>,

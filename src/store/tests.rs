@@ -17,19 +17,10 @@ fn session(id: &str, ns: &str) -> SessionRow {
         namespace: ns.into(),
         created_at: 1,
         updated_at: 1,
-        active_at: None,
         metadata: Some(r#"{"path":"/p","host":"h"}"#.into()),
         metadata_version: 1,
-        agent_state: None,
         agent_state_version: 1,
-        model: None,
-        effort: None,
-        model_reasoning_effort: None,
-        todos: None,
-        todos_updated_at: None,
-        team_state: None,
-        team_state_updated_at: None,
-        seq: 0,
+        ..SessionRow::default()
     }
 }
 
