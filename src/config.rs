@@ -29,6 +29,8 @@ pub struct Config {
     pub listen_port: u16,
     pub public_url: String,
     pub cors_origins: Vec<String>,
+    /// Reverse proxies whose `X-Forwarded-For` names the client (`HAPID_TRUSTED_PROXIES`).
+    pub trusted_proxies: Vec<crate::http::forwarded::Cidr>,
     pub cli_api_token: String,
     pub token_source: TokenSource,
     pub jwt_secret: [u8; 32],
@@ -127,6 +129,11 @@ pub const ENV_HELP: &[(&str, &str, &str)] = &[
         "HAPID_METRICS_PUBLIC",
         "0",
         "hapid: 1 serves /metrics without a JWT",
+    ),
+    (
+        "HAPID_TRUSTED_PROXIES",
+        "unset",
+        "hapid: proxies (addresses, CIDR ranges) whose X-Forwarded-For names the client",
     ),
     (
         "HAPID_RETENTION_DAYS",
@@ -235,6 +242,9 @@ impl Config {
                 .map(str::to_string)
                 .unwrap_or_else(|| format!("http://localhost:{listen_port}")),
         };
+        let trusted_proxies =
+            crate::http::forwarded::parse_list(&get("HAPID_TRUSTED_PROXIES").unwrap_or_default())
+                .map_err(|e| format!("HAPID_TRUSTED_PROXIES: {e}"))?;
         let cors_origins = match get("CORS_ORIGINS") {
             Some(list) => {
                 let v = normalize_origins(list.split(',').map(str::to_string));
@@ -334,6 +344,7 @@ impl Config {
             listen_port,
             public_url,
             cors_origins,
+            trusted_proxies,
             cli_api_token,
             token_source,
             jwt_secret,
@@ -667,6 +678,20 @@ mod tests {
                 .listen_port,
             3006
         );
+        let e = load(&[
+            ("HAPI_HOME", h),
+            ("HAPID_TRUSTED_PROXIES", "127.0.0.1, proxy"),
+        ])
+        .unwrap_err();
+        assert!(
+            e.contains("HAPID_TRUSTED_PROXIES") && e.contains("proxy"),
+            "{e}"
+        );
+        let c = load(&[
+            ("HAPI_HOME", h),
+            ("HAPID_TRUSTED_PROXIES", "127.0.0.1,10.0.0.0/8"),
+        ]);
+        assert_eq!(c.unwrap().trusted_proxies.len(), 2);
         std::fs::write(home.join("settings.json"), "{nope").unwrap();
         let e = load(&[("HAPI_HOME", h)]).unwrap_err();
         assert!(e.contains("Please fix or remove the file"), "{e}");

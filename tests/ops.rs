@@ -658,6 +658,96 @@ fn wrong_tokens_in_socket_handshakes_are_slowed_down_too() {
     );
 }
 
+/// A Socket.IO handshake over Engine.IO polling through curl from 127.0.0.1, with extra
+/// headers; the CONNECT reply packet.
+fn polling_connect(hub: &Hub, headers: &[&str], auth: &Value) -> String {
+    let url = hub.url();
+    let mut h: Vec<&str> = Vec::new();
+    for x in headers {
+        h.extend(["-H", x]);
+    }
+    let open_url = format!("{url}/socket.io/?EIO=4&transport=polling");
+    let (code, open) = curl_from("127.0.0.1", &[&h[..], &[open_url.as_str()]].concat());
+    assert_eq!(code, 200, "{open}");
+    let open: Value = serde_json::from_str(open.trim_start_matches('0')).expect("open packet");
+    let poll = format!(
+        "{url}/socket.io/?EIO=4&transport=polling&sid={}",
+        open["sid"].as_str().expect("sid")
+    );
+    let connect = format!("40/cli,{auth}");
+    let post = [
+        &h[..],
+        &["-X", "POST", "-d", connect.as_str(), poll.as_str()],
+    ]
+    .concat();
+    assert_eq!(curl_from("127.0.0.1", &post), (200, "ok".to_string()));
+    let (code, reply) = curl_from("127.0.0.1", &[&h[..], &[poll.as_str()]].concat());
+    assert_eq!(code, 200, "{reply}");
+    reply
+}
+
+#[test]
+fn behind_a_trusted_proxy_the_forwarded_client_is_throttled_not_the_proxy() {
+    let hub = Hub::start(&[("HAPID_TRUSTED_PROXIES", "127.0.0.1, ::1")]);
+    let auth = |xff: &str, token: &str| {
+        let body = json!({ "accessToken": token }).to_string();
+        hub.request(
+            "POST",
+            "/api/auth",
+            &[
+                ("Content-Type", "application/json"),
+                ("X-Forwarded-For", xff),
+            ],
+            body.as_bytes(),
+        )
+        .status
+    };
+    // A client behind the proxy keeps failing (and claims an address of its own choosing on
+    // the left, which must not help it).
+    let statuses: Vec<u16> = (0..8)
+        .map(|i| auth(&format!("10.9.9.{i}, 203.0.113.7"), "wrong-token-Zq8"))
+        .collect();
+    assert_eq!(statuses, [401, 401, 401, 401, 401, 429, 429, 429]);
+    // Another client through the same proxy gets in at once; the failing one waits.
+    assert_eq!(auth("203.0.113.8", TEST_TOKEN), 200);
+    assert_eq!(auth("203.0.113.7", TEST_TOKEN), 429);
+    let log = hub.stderr.text();
+    assert!(log.contains("failed attempts from 203.0.113.7"), "{log}");
+    // The Socket.IO handshake uses the forwarded address as well.
+    let token = json!({ "token": TEST_TOKEN });
+    let refused = polling_connect(&hub, &["X-Forwarded-For: 203.0.113.7"], &token);
+    assert!(refused.starts_with("44/cli,"), "{refused}");
+    assert!(refused.contains("Too many failed attempts"), "{refused}");
+    let ok = polling_connect(&hub, &["X-Forwarded-For: 203.0.113.8"], &token);
+    assert!(ok.starts_with("40/cli,{\"sid\":"), "{ok}");
+}
+
+#[test]
+fn without_trusted_proxies_x_forwarded_for_is_ignored() {
+    let hub = Hub::start(&[]);
+    let statuses: Vec<u16> = (0..6)
+        .map(|i| {
+            let body = json!({ "accessToken": "wrong-token-Zq8" }).to_string();
+            hub.request(
+                "POST",
+                "/api/auth",
+                &[
+                    ("Content-Type", "application/json"),
+                    ("X-Forwarded-For", &format!("198.51.100.{i}")),
+                ],
+                body.as_bytes(),
+            )
+            .status
+        })
+        .collect();
+    assert_eq!(
+        statuses,
+        [401, 401, 401, 401, 401, 429],
+        "a forged header bypassed the throttle"
+    );
+    assert!(hub.stderr.text().contains("failed attempts from 127.0.0.1"));
+}
+
 // ---------------------------------------------------------------- /metrics
 
 /// One Prometheus sample.

@@ -19,7 +19,7 @@ use crate::hub::{ConnId, Effect, Hub, HubError, Now, SocketId};
 pub use crate::reactor::Outcome;
 use crate::reactor::{App, ConnectReply, EioConfig, EioKind, OriginCheck};
 use serde_json::Value;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 /// Body limit of every route but the upload route.
 pub const BODY_LIMIT: usize = 1024 * 1024;
@@ -32,6 +32,8 @@ pub struct Api {
     web: web_app::WebApp,
     metrics_public: bool,
     eio: EioConfig,
+    /// Reverse proxies whose `X-Forwarded-For` is believed.
+    trusted_proxies: Vec<crate::http::forwarded::Cidr>,
 }
 
 /// hapid's application: the hub and the api adapters in front of it.
@@ -55,6 +57,7 @@ impl Api {
             cors: cors::Cors::new(cfg.cors_origins.clone()),
             web: web_app::WebApp::load(cfg.web_dir.as_deref()),
             metrics_public: cfg.metrics_public,
+            trusted_proxies: cfg.trusted_proxies.clone(),
             // spec/cli-protocol.md §4.2: 48 MiB, so whole-file RPC answers fit.
             eio: EioConfig {
                 ping_interval_ms: 25_000,
@@ -70,6 +73,7 @@ impl Api {
             cors: cors::Cors::new(origins),
             web: web_app::WebApp::Builtin,
             metrics_public: false,
+            trusted_proxies: Vec::new(),
             eio: EioConfig {
                 ping_interval_ms: 25_000,
                 ping_timeout_ms: 20_000,
@@ -92,6 +96,15 @@ impl Api {
         }
     }
 
+    /// The client's address: the peer, or behind a trusted proxy what it forwarded.
+    pub fn client_ip(&self, peer: SocketAddr, head: &Head) -> IpAddr {
+        crate::http::forwarded::client_ip(
+            peer.ip(),
+            head.header_values("x-forwarded-for"),
+            &self.trusted_proxies,
+        )
+    }
+
     /// Handles one request.
     pub fn handle(
         &self,
@@ -102,6 +115,7 @@ impl Api {
         now: Now,
     ) -> Outcome {
         let head = &req.head;
+        let ip = self.client_ip(peer, head);
         let path = head.path.as_str();
         let get = head.method == "GET" || head.method == "HEAD";
         if path == "/socket.io/" {
@@ -126,9 +140,9 @@ impl Api {
                 return Outcome::Reply(self.cors.preflight(origin));
             }
             let out = if is_cli {
-                Outcome::Reply(cli::route(hub, req, now, peer.ip()))
+                Outcome::Reply(cli::route(hub, req, now, ip))
             } else {
-                web::route(self, hub, conn, req, now, peer.ip())
+                web::route(self, hub, conn, req, now, ip)
             };
             return match out {
                 Outcome::Reply(r) => Outcome::Reply(self.cors.decorate(origin, r)),
@@ -139,7 +153,7 @@ impl Api {
         if path == "/metrics" && get {
             return match self.metrics_public {
                 true => Outcome::Metrics,
-                false => match web::authenticate(hub, req, now, peer.ip()) {
+                false => match web::authenticate(hub, req, now, ip) {
                     Ok(_) => Outcome::Metrics,
                     Err(r) => Outcome::Reply(r),
                 },
@@ -204,6 +218,10 @@ impl App for HapiApp {
                 None => OriginCheck::Refused,
             },
         }
+    }
+
+    fn client_ip(&self, peer: SocketAddr, head: &Head) -> IpAddr {
+        self.api.client_ip(peer, head)
     }
 
     fn sio_connect(

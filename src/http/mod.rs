@@ -5,6 +5,7 @@
 
 pub mod client;
 pub mod date;
+pub mod forwarded;
 mod request;
 mod response;
 

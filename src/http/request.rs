@@ -50,6 +50,14 @@ impl Head {
             .and_then(|(_, v)| std::str::from_utf8(v).ok())
     }
 
+    /// Every value of a header (name lower-case) in order; one that is not UTF-8 reads as "".
+    pub fn header_values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.headers
+            .iter()
+            .filter(move |(n, _)| n == name)
+            .map(|(_, v)| std::str::from_utf8(v).unwrap_or(""))
+    }
+
     /// Whether the connection stays open after this request (HTTP/1.1 default, `Connection`).
     pub fn keep_alive(&self) -> bool {
         let tokens = self.header("connection").unwrap_or("");

@@ -89,6 +89,11 @@ pub trait App {
     fn eio_config(&self) -> EioConfig;
     /// CORS check for Engine.IO requests (spec/cli-protocol.md §4.6).
     fn eio_origin(&self, origin: Option<&str>) -> OriginCheck;
+    /// The client address of a request from `peer` (behind a trusted proxy, the one it
+    /// forwarded); Engine.IO sessions remember it for [`App::sio_connect`].
+    fn client_ip(&self, peer: SocketAddr, _head: &Head) -> IpAddr {
+        peer.ip()
+    }
     /// A socket asks to join namespace `nsp` with the handshake `auth`, from client address
     /// `peer` (the one that opened the Engine.IO session).
     fn sio_connect(

@@ -230,9 +230,10 @@ impl<A: App> Reactor<A> {
             cfg.ping_timeout_ms,
             cfg.max_payload as u64,
         ));
-        let peer = self
-            .conn_mut(id)
-            .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.peer.ip());
+        let peer = match self.conn_mut(id).map(|c| c.peer) {
+            Some(addr) => self.app.client_ip(addr, head),
+            None => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        };
         let session = Session {
             peer,
             kind,
