@@ -16,6 +16,9 @@ const JWT_LIFETIME_SECS: u64 = 43_200;
 pub const PUSH_TIMEOUT: Duration = Duration::from_secs(30);
 /// Retries after the first attempt.
 const MAX_RETRIES: u8 = 1;
+/// Retries waiting at once; beyond this a failed push is counted as failed, not retried
+/// (a push service that fails everything must not grow memory without bound).
+const MAX_RETRY_QUEUE: usize = 1024;
 
 /// One delivery attempt to one subscription.
 #[derive(Debug, Clone)]
@@ -165,7 +168,7 @@ impl Hub {
             }
         };
         match retry_in {
-            Some(ms) if a.retries < MAX_RETRIES => {
+            Some(ms) if a.retries < MAX_RETRIES && self.push.retry.len() < MAX_RETRY_QUEUE => {
                 self.push.stats.retried += 1;
                 let mut a = a;
                 a.retries += 1;
