@@ -10,12 +10,8 @@ use serde_json::{Value, json};
 /// Handles a `/cli/*` request.
 pub fn route(hub: &mut Hub, req: &Request, now: Now, ip: std::net::IpAddr) -> Response {
     // Wrong tokens slow the address down as on /api/auth; the real CLI never sends one.
-    if let Some(ms) = hub.throttle.wait_ms(ip, now) {
-        hub.throttle.refused += 1;
-        let secs = (ms + 999) / 1000;
-        return Response::error(429, "Too many failed attempts; try again later")
-            .header("Retry-After", secs.to_string())
-            .header("X-Hapi-Protocol-Version", "1");
+    if let Some(secs) = hub.throttle.refuse(ip, now) {
+        return super::web::throttled(secs).header("X-Hapi-Protocol-Version", "1");
     }
     let r = route_inner(hub, req, now);
     if r.status == 401 && r.body == br#"{"error":"Invalid token"}"# {

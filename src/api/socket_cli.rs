@@ -21,10 +21,8 @@ pub fn connect(
     // Wrong tokens slow the address down here too, as on `/api/auth` and `/cli/*`: the
     // handshake is another way to try tokens.
     if matches!(nsp, "/cli" | "/terminal")
-        && let Some(ms) = hub.throttle.wait_ms(peer, now)
+        && let Some(secs) = hub.throttle.refuse(peer, now)
     {
-        hub.throttle.refused += 1;
-        let secs = (ms + 999) / 1000;
         return ConnectReply::Refused(format!("Too many failed attempts; try again in {secs} s"));
     }
     match nsp {

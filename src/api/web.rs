@@ -22,8 +22,8 @@ pub fn route(
     let m = head.method.as_str();
     match (m, path) {
         ("POST", "/api/auth") => {
-            if let Some(ms) = hub.throttle.wait_ms(ip, now) {
-                return Outcome::Reply(throttled(hub, ms));
+            if let Some(secs) = hub.throttle.refuse(ip, now) {
+                return Outcome::Reply(throttled(secs));
             }
             let r = auth(hub, req, now);
             match r.status {
@@ -118,9 +118,8 @@ pub fn route(
     Outcome::Reply(reply)
 }
 
-fn throttled(hub: &mut Hub, wait_ms: i64) -> Response {
-    hub.throttle.refused += 1;
-    let secs = (wait_ms + 999) / 1000;
+/// The answer to a throttled address: 429 with `Retry-After` in whole seconds.
+pub fn throttled(secs: i64) -> Response {
     Response::error(429, "Too many failed attempts; try again later")
         .header("Retry-After", secs.to_string())
 }
@@ -133,8 +132,8 @@ pub fn authenticate(
     now: Now,
     ip: IpAddr,
 ) -> Result<Caller, Response> {
-    if let Some(ms) = hub.throttle.wait_ms(ip, now) {
-        return Err(throttled(hub, ms));
+    if let Some(secs) = hub.throttle.refuse(ip, now) {
+        return Err(throttled(secs));
     }
     let r = verify_bearer(hub, req, now);
     if let Err(forged) = &r

@@ -53,6 +53,14 @@ impl Throttle {
         (left > 0).then_some(left)
     }
 
+    /// Whole seconds the address must still wait, counting the refusal, if it is throttled:
+    /// what every entry point (HTTP routes, `/cli/*`, Socket.IO handshakes) checks first.
+    pub fn refuse(&mut self, ip: IpAddr, now: Now) -> Option<i64> {
+        let ms = self.wait_ms(ip, now)?;
+        self.refused += 1;
+        Some((ms + 999) / 1000)
+    }
+
     /// Records a failure (logged at powers of two, never with the token).
     pub fn fail(&mut self, ip: IpAddr, now: Now) {
         self.failures += 1;
