@@ -5,7 +5,7 @@
 // CLI_API_TOKEN. Only 127.0.0.1 is contacted; every wait is bounded.
 
 import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, readFileSync, readdirSync, existsSync } from 'node:fs';
+import { mkdtempSync, rmSync, readFileSync, existsSync } from 'node:fs';
 import { createServer, connect as netConnect } from 'node:net';
 import http from 'node:http';
 import { tmpdir, loadavg, cpus } from 'node:os';
@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { performance } from 'node:perf_hooks';
 import { io } from 'socket.io-client';
+import { processTree } from '../procfs.mjs';
 
 export { sleep, performance };
 
@@ -362,28 +363,6 @@ export function hapidDbMessages(dbPath) {
   ]).toString();
   const [count, integrity] = out.trim().split('\n');
   return { count: Number(count), integrity };
-}
-
-/** Every pid in the process tree rooted at `pid`. */
-function processTree(pid) {
-  const out = [pid];
-  for (let i = 0; i < out.length; i++) {
-    let tasks = [];
-    try {
-      tasks = readdirSync(`/proc/${out[i]}/task`);
-    } catch {
-      continue;
-    }
-    for (const t of tasks) {
-      try {
-        const kids = readFileSync(`/proc/${out[i]}/task/${t}/children`, 'utf8').trim();
-        if (kids) for (const k of kids.split(/\s+/)) out.push(Number(k));
-      } catch {
-        /* gone */
-      }
-    }
-  }
-  return out;
 }
 
 const CLK_TCK = (() => {

@@ -17,7 +17,7 @@
 // Only 127.0.0.1 is contacted; every wait is bounded.
 
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, readFileSync, readdirSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
+import { mkdtempSync, rmSync, readFileSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
 import { createServer } from 'node:net';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
@@ -25,6 +25,7 @@ import { join, resolve, dirname } from 'node:path';
 import { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { processTree } from '../procfs.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const req = createRequire(resolve(here, '../../tests/node/package.json'));
@@ -100,28 +101,6 @@ function httpReq(port, method, path, { body, headers = {}, timeout = 5000 } = {}
     if (data) r.write(data);
     r.end();
   });
-}
-
-/** All pids in the tree rooted at `pid` (children via /proc/<pid>/task/<tid>/children). */
-function processTree(pid) {
-  const out = [pid];
-  for (let i = 0; i < out.length; i++) {
-    let tasks = [];
-    try {
-      tasks = readdirSync(`/proc/${out[i]}/task`);
-    } catch {
-      continue;
-    }
-    for (const t of tasks) {
-      try {
-        const kids = readFileSync(`/proc/${out[i]}/task/${t}/children`, 'utf8').trim();
-        if (kids) for (const k of kids.split(/\s+/)) out.push(Number(k));
-      } catch {
-        /* gone */
-      }
-    }
-  }
-  return out;
 }
 
 function statusKb(pid, field) {
