@@ -14,9 +14,10 @@
 //!
 //! Run: `cargo bench --bench session_list` (an argument filters cases by substring).
 
+use hapid::app::Now;
 use hapid::http::Response;
 use hapid::hub::model::Session;
-use hapid::hub::{Hub, HubSettings, Now};
+use hapid::hub::{Hub, HubSettings};
 use hapid::store::{SessionRow, Store};
 use serde_json::{Value, json};
 use std::hint::black_box;

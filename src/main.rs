@@ -1,7 +1,8 @@
 //! `hapid`: args/env → Config → Store → Hub → Reactor::run.
 
+use hapid::app::Now;
 use hapid::config::{Config, ENV_HELP, TokenSource};
-use hapid::hub::{Hub, HubSettings, Now};
+use hapid::hub::{Hub, HubSettings};
 use hapid::reactor::{self, Reactor};
 use hapid::store::Store;
 use std::net::{SocketAddr, ToSocketAddrs};

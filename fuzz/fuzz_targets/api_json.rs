@@ -4,8 +4,9 @@
 #![no_main]
 use hapid::api::{Api, HapiApp};
 use hapid::http::{Head, Request};
-use hapid::hub::{ConnId, Hub, HubSettings, Now};
-use hapid::reactor::App;
+use hapid::hub::{Hub, HubSettings};
+use hapid::app::{ConnId, Now};
+use hapid::app::App;
 use std::cell::RefCell;
 
 const TOKEN: &str = "fuzz-token-0123456789abcdef";
@@ -86,7 +87,7 @@ fn run(slot: &mut Option<(HapiApp, String)>, pick: u8, body: &[u8]) {
         let peer = "127.0.0.1:1".parse().unwrap();
         let cli = format!("Bearer {TOKEN}");
         let r = a.http(conn, peer, &request("POST", "/cli/sessions", &cli, br#"{"tag":"t","metadata":{"path":"/p","host":"h"}}"#), now);
-        let hapid::reactor::Outcome::Reply(resp) = r else { panic!("create") };
+        let hapid::app::Outcome::Reply(resp) = r else { panic!("create") };
         let v: serde_json::Value = serde_json::from_slice(&resp.body).unwrap();
         let sid = v["session"]["id"].as_str().unwrap().to_string();
         a.http(conn, peer, &request("POST", "/cli/machines", &cli, br#"{"id":"m1","metadata":{}}"#), now);
@@ -103,7 +104,7 @@ fn run(slot: &mut Option<(HapiApp, String)>, pick: u8, body: &[u8]) {
     };
     let conn = ConnId { slot: 1, generation: 1 };
     let peer = "127.0.0.1:2".parse().unwrap();
-    if let hapid::reactor::Outcome::Reply(resp) = app.http(conn, peer, &request(method, &path, &auth, body), now) {
+    if let hapid::app::Outcome::Reply(resp) = app.http(conn, peer, &request(method, &path, &auth, body), now) {
         assert!((200..600).contains(&resp.status));
     }
     let _ = app.commit();

@@ -3,8 +3,9 @@
 //! `Session access denied` / `Machine access denied`), and upstream's 403/404 split.
 
 use super::{json_body, path_param, query_param, store_failure};
+use crate::app::Now;
 use crate::http::{Request, Response};
-use crate::hub::{Hub, HubError, Now};
+use crate::hub::{Hub, HubError};
 use serde_json::{Value, json};
 
 /// Handles a `/cli/*` request.

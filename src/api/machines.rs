@@ -1,10 +1,11 @@
 //! Machine and push routes of the web API (spec/rest.md §3.25–3.30).
 
 use super::{Caller, Outcome, json_body, store_failure};
+use crate::app::{ConnId, Now};
 use crate::http::{Request, Response};
+use crate::hub::Hub;
 use crate::hub::cli::RpcThen;
 use crate::hub::rpc::Shape;
-use crate::hub::{ConnId, Hub, Now};
 use crate::store::PushRow;
 use serde_json::{Value, json};
 

@@ -14,10 +14,11 @@ mod socket_cli;
 mod web;
 pub mod web_app;
 
+pub use crate::app::Outcome;
+use crate::app::{App, ConnectReply, EioConfig, EioKind, OriginCheck};
+use crate::app::{ConnId, Effect, Now, SocketId};
 use crate::http::{Head, Request, Response};
-use crate::hub::{ConnId, Effect, Hub, HubError, Now, SocketId};
-pub use crate::reactor::Outcome;
-use crate::reactor::{App, ConnectReply, EioConfig, EioKind, OriginCheck};
+use crate::hub::{Hub, HubError};
 use serde_json::Value;
 use std::net::{IpAddr, SocketAddr};
 

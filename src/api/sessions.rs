@@ -3,11 +3,12 @@
 //! answers 404 like a missing one), "requires active", body validation, action.
 
 use super::{Caller, Outcome, json_body, query_param, session_error, store_failure};
+use crate::app::{ConnId, Now};
 use crate::http::{Request, Response};
+use crate::hub::Hub;
 use crate::hub::cli::RpcThen;
 use crate::hub::model::Session;
 use crate::hub::rpc::Shape;
-use crate::hub::{ConnId, Hub, Now};
 use serde_json::{Map, Value, json};
 
 /// Largest decoded upload (spec/rest.md §3.15).

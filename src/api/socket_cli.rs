@@ -2,9 +2,10 @@
 //! `/terminal` namespace (§9). Payloads are validated here; invalid ones are dropped or
 //! acked with `{"result":"error"}` exactly as upstream does.
 
+use crate::app::ConnectReply;
+use crate::app::{Now, SocketId};
+use crate::hub::Hub;
 use crate::hub::cli::{Versioned, Write};
-use crate::hub::{Hub, Now, SocketId};
-use crate::reactor::ConnectReply;
 use serde_json::{Value, json};
 use std::net::IpAddr;
 

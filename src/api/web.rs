@@ -1,10 +1,11 @@
 //! The web `/api/*` routes (spec/rest.md, spec/auth.md, spec/sse.md).
 
 use super::{Api, Caller, Outcome, json_body, path_param, query_param};
+use crate::app::{ConnId, Now};
 use crate::auth::jwt::{self, JwtError};
 use crate::http::{Request, Response};
+use crate::hub::Hub;
 use crate::hub::events::Subscription;
-use crate::hub::{ConnId, Hub, Now};
 use serde_json::{Value, json};
 use std::net::IpAddr;
 

@@ -22,11 +22,11 @@
 //!
 //! Usage: `conformance [PORT]` (listens on 127.0.0.1; port 0 picks a free one, printed).
 
-use hapid::http::{Head, Request, Response};
-use hapid::hub::{ConnId, Effect, Now, SocketId};
-use hapid::reactor::{
-    App, ConnectReply, EioConfig, EioKind, Limits, OriginCheck, Outcome, Reactor,
+use hapid::app::{
+    App, ConnId, ConnectReply, Effect, EioConfig, EioKind, Now, OriginCheck, Outcome, SocketId,
 };
+use hapid::http::{Head, Request, Response};
+use hapid::reactor::{Limits, Reactor};
 use serde_json::Value;
 use std::collections::VecDeque;
 use std::net::SocketAddr;

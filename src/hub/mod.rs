@@ -17,89 +17,11 @@ pub mod terminal;
 pub mod todos;
 pub mod voice;
 
-use crate::http::Response;
+pub use crate::app::{ConnId, Effect, Now, SocketId};
 use crate::store::{Store, StoreError};
 use model::{Machine, Session};
-use serde_json::Value;
 use std::collections::HashMap;
-use std::rc::Rc;
 use std::time::Instant;
-
-/// The clock, read once per loop turn by the reactor.
-#[derive(Debug, Clone, Copy)]
-pub struct Now {
-    /// Monotonic time, for deadlines.
-    pub mono: Instant,
-    /// Wall-clock Unix milliseconds, for stored and sent timestamps.
-    pub unix_ms: i64,
-}
-
-impl Now {
-    /// Reads the clocks (reactor only).
-    pub fn read() -> Now {
-        let unix_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as i64)
-            .unwrap_or(0);
-        Now {
-            mono: Instant::now(),
-            unix_ms,
-        }
-    }
-
-    /// Unix seconds.
-    pub fn unix_secs(&self) -> u64 {
-        (self.unix_ms / 1000).max(0) as u64
-    }
-}
-
-/// A connection handle: slab slot plus generation, so a late effect never reaches the slot's
-/// next tenant.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ConnId {
-    /// Slab index.
-    pub slot: u32,
-    /// Generation of the slot.
-    pub generation: u32,
-}
-
-/// A Socket.IO socket (one namespace connection), numbered by the reactor.
-pub type SocketId = u64;
-
-/// What the reactor does for the hub after the turn commits.
-#[derive(Debug)]
-pub enum Effect {
-    /// Answer a deferred HTTP request.
-    Reply { conn: ConnId, resp: Response },
-    /// Write a frame (already in SSE wire form) to an event stream.
-    Sse { conn: ConnId, frame: Rc<str> },
-    /// Close an event stream.
-    SseClose { conn: ConnId },
-    /// Emit `event` with `args` on a socket, asking for an ack with `ack` when set
-    /// (`binary`: attachments, whose placeholders are already in `args`).
-    Emit {
-        socket: SocketId,
-        event: String,
-        args: Vec<Value>,
-        ack: Option<u64>,
-        binary: Vec<Vec<u8>>,
-    },
-    /// Acknowledge a client's event.
-    Ack {
-        socket: SocketId,
-        id: u64,
-        args: Vec<Value>,
-        binary: Vec<Vec<u8>>,
-    },
-    /// Disconnect a socket from its namespace.
-    Disconnect { socket: SocketId },
-    /// Send an outbound HTTP(S) request; the result comes back through `Hub::outbound_done`.
-    Outbound {
-        id: u64,
-        req: crate::http::client::ClientRequest,
-        timeout: std::time::Duration,
-    },
-}
 
 /// Who is waiting for an outbound request.
 #[derive(Debug)]

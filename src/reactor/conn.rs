@@ -11,8 +11,8 @@
 
 use super::App;
 use super::buffer::WriteBuf;
+use crate::app::ConnId;
 use crate::http::{HttpError, Parsed, Request, RequestParser, Response};
-use crate::hub::ConnId;
 use mio::Interest;
 use mio::net::TcpStream;
 use std::io::{self, Read, Write};

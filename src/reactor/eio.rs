@@ -14,12 +14,12 @@
 //! session. A session that joins no namespace within 45 s is closed. Every session has one
 //! timer entry at a time; fires re-check their conditions.
 
-use super::app::{ConnectReply, EioKind, OriginCheck};
 use super::conn::{Phase, WsTarget};
 use super::{App, Reactor, Timer};
+use crate::app::{ConnId, Now, SocketId};
+use crate::app::{ConnectReply, EioKind, OriginCheck};
 use crate::engineio::{self, Data, HttpErrorCode, Packet};
 use crate::http::{Request, Response};
-use crate::hub::{ConnId, Now, SocketId};
 use crate::socketio::{self, BinaryCollector, PacketType};
 use crate::ws::{self, Message, OpCode, Step};
 use base64::Engine;

@@ -10,16 +10,13 @@
 //!
 //! Nothing reaches a socket before the commit, so every reply and ack is durable.
 
-pub mod app;
 mod buffer;
 mod conn;
 mod eio;
 pub mod outbound;
 pub mod timers;
 
-pub use app::{App, ConnectReply, EioConfig, EioKind, OriginCheck, Outcome};
-
-use crate::hub::{ConnId, Effect, Now, SocketId};
+use crate::app::{App, ConnId, Effect, Now, Outcome, SocketId};
 use conn::{Conn, Phase, WsTarget};
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token};
@@ -50,6 +47,8 @@ enum Timer {
     Tick,
     /// A deadline the app asked for through `App::next_due`.
     AppDue,
+    /// A timer the app armed with `Effect::Timer`.
+    App(u64),
 }
 
 struct Slot {
@@ -501,6 +500,7 @@ impl<A: App> Reactor<A> {
                 self.app_due_armed = None;
                 self.app.on_due(now);
             }
+            Timer::App(key) => self.app.on_timer(key, now),
             Timer::Conn(id) => {
                 let Some(c) = self.conn_mut(id) else { return };
                 c.armed = None;
@@ -596,6 +596,9 @@ impl<A: App> Reactor<A> {
                 self.sio_send(socket, &p, binary, now);
             }
             Effect::Disconnect { socket } => self.sio_server_disconnect(socket, now),
+            Effect::Timer { at, key } => {
+                self.timers.arm(at, Timer::App(key));
+            }
             Effect::Outbound { id, req, timeout } => {
                 let job = outbound::Job { id, req, timeout };
                 self.outbound.submit(job, now.mono, self.poll.registry());

@@ -1,13 +1,96 @@
-//! The interface between the reactor and what it serves.
+//! The interface between the reactor and what it serves: the one module the reactor, the api
+//! and the conformance server share, importing none of them (only codecs).
 //!
 //! hapid's app is the hub plus its api adapters; the conformance server is another app on the
 //! same reactor. The reactor calls in with parsed requests and Socket.IO events and takes
-//! effects out after the turn's commit.
+//! effects out after the turn's commit. Connection and socket handles, the clock reading and
+//! the effects live here too, so no layer reaches up for them.
 
 use crate::http::{Head, Request, Response};
-use crate::hub::{ConnId, Effect, Now, SocketId};
 use serde_json::Value;
 use std::net::{IpAddr, SocketAddr};
+use std::rc::Rc;
+use std::time::Instant;
+
+/// The clock, read once per loop turn by the reactor.
+#[derive(Debug, Clone, Copy)]
+pub struct Now {
+    /// Monotonic time, for deadlines.
+    pub mono: Instant,
+    /// Wall-clock Unix milliseconds, for stored and sent timestamps.
+    pub unix_ms: i64,
+}
+
+impl Now {
+    /// Reads the clocks (reactor only).
+    pub fn read() -> Now {
+        let unix_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
+        Now {
+            mono: Instant::now(),
+            unix_ms,
+        }
+    }
+
+    /// Unix seconds.
+    pub fn unix_secs(&self) -> u64 {
+        (self.unix_ms / 1000).max(0) as u64
+    }
+}
+
+/// A connection handle: slab slot plus generation, so a late effect never reaches the slot's
+/// next tenant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnId {
+    /// Slab index.
+    pub slot: u32,
+    /// Generation of the slot.
+    pub generation: u32,
+}
+
+/// A Socket.IO socket (one namespace connection), numbered by the reactor.
+pub type SocketId = u64;
+
+/// What the reactor does for the hub after the turn commits.
+#[derive(Debug)]
+pub enum Effect {
+    /// Answer a deferred HTTP request.
+    Reply { conn: ConnId, resp: Response },
+    /// Write a frame (already in SSE wire form) to an event stream.
+    Sse { conn: ConnId, frame: Rc<str> },
+    /// Close an event stream.
+    SseClose { conn: ConnId },
+    /// Emit `event` with `args` on a socket, asking for an ack with `ack` when set
+    /// (`binary`: attachments, whose placeholders are already in `args`).
+    Emit {
+        socket: SocketId,
+        event: String,
+        args: Vec<Value>,
+        ack: Option<u64>,
+        binary: Vec<Vec<u8>>,
+    },
+    /// Acknowledge a client's event.
+    Ack {
+        socket: SocketId,
+        id: u64,
+        args: Vec<Value>,
+        binary: Vec<Vec<u8>>,
+    },
+    /// Disconnect a socket from its namespace.
+    Disconnect { socket: SocketId },
+    /// Call [`App::on_timer`] with `key` at or after the monotonic deadline `at`. Timers are
+    /// never cancelled: the app forgets a key it no longer wants and ignores its call (a late
+    /// or doubled call must be harmless; re-check the condition).
+    Timer { at: Instant, key: u64 },
+    /// Send an outbound HTTP(S) request; the result comes back through `Hub::outbound_done`.
+    Outbound {
+        id: u64,
+        req: crate::http::client::ClientRequest,
+        timeout: std::time::Duration,
+    },
+}
 
 /// What the reactor does with an HTTP request.
 pub enum Outcome {
@@ -79,6 +162,8 @@ pub trait App {
     fn on_shutdown(&mut self, _now: Now) {}
     /// A deadline from [`App::next_due`] passed (may fire late or twice; re-check).
     fn on_due(&mut self, _now: Now) {}
+    /// A timer armed with [`Effect::Timer`] is due.
+    fn on_timer(&mut self, _key: u64, _now: Now) {}
     /// Commits the turn's writes. An error stops the process.
     fn commit(&mut self) -> Result<(), String>;
     /// Takes the queued effects.
