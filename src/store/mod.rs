@@ -24,6 +24,10 @@ pub enum StoreError {
     Sql(rusqlite::Error),
     /// The file is not a hapid database or has a newer schema.
     Incompatible(String),
+    /// SQLite rolled this turn's transaction back on its own (a failed statement under
+    /// `SQLITE_FULL`, `SQLITE_IOERR`, …): writes the hub was told succeeded are gone, so the
+    /// rest of the turn is refused and its commit fails.
+    TurnLost,
 }
 
 impl std::fmt::Display for StoreError {
@@ -31,6 +35,9 @@ impl std::fmt::Display for StoreError {
         match self {
             StoreError::Sql(e) => write!(f, "database error: {e}"),
             StoreError::Incompatible(m) => f.write_str(m),
+            StoreError::TurnLost => {
+                f.write_str("the database rolled this turn's writes back (disk full or I/O error)")
+            }
         }
     }
 }
@@ -153,6 +160,9 @@ impl Histogram {
 /// The database handle.
 pub struct Store {
     conn: Connection,
+    /// This turn's transaction was opened by [`Store::begin`] and not yet committed: if SQLite
+    /// is back in autocommit mode while this is set, it rolled the turn back by itself.
+    turn_open: std::cell::Cell<bool>,
     /// Statistics for `/metrics`.
     pub stats: StoreStats,
 }
@@ -182,30 +192,55 @@ impl Store {
         chmod_db_files(path);
         Ok(Store {
             conn,
+            turn_open: std::cell::Cell::new(false),
             stats: StoreStats::default(),
         })
     }
 
     /// Opens the write transaction of this loop turn if none is open.
+    ///
+    /// A turn whose transaction SQLite already rolled back stays refused until
+    /// [`Store::commit`] reports it: opening a fresh transaction here would commit the turn's
+    /// later writes without its earlier ones (a message stored with seq 3 and no seq 2).
     fn begin(&self) -> Result<()> {
         if self.conn.is_autocommit() {
+            if self.turn_open.get() {
+                return Err(StoreError::TurnLost);
+            }
             self.conn.execute_batch("BEGIN IMMEDIATE")?;
+            self.turn_open.set(true);
         }
         Ok(())
     }
 
-    /// Whether writes are waiting for [`Store::commit`].
+    /// Whether writes are waiting for [`Store::commit`] (or a lost turn waits to be reported).
     pub fn dirty(&self) -> bool {
-        !self.conn.is_autocommit()
+        self.turn_open.get() || !self.conn.is_autocommit()
     }
 
     /// Commits this turn's writes (no-op when nothing was written).
+    ///
+    /// Fails with [`StoreError::TurnLost`] when SQLite rolled the turn's transaction back
+    /// after a failed statement, so no write of the turn is acknowledged as stored.
     pub fn commit(&mut self) -> Result<()> {
+        let opened = self.turn_open.replace(false);
         if self.conn.is_autocommit() {
-            return Ok(());
+            return if opened {
+                Err(StoreError::TurnLost)
+            } else {
+                Ok(())
+            };
         }
         let t0 = Instant::now();
-        self.conn.execute_batch("COMMIT")?;
+        if let Err(e) = self.conn.execute_batch("COMMIT") {
+            // A failed COMMIT may leave the transaction open (SQLITE_BUSY, SQLITE_FULL while
+            // spilling): roll it back so the next turn starts clean and nothing half-written
+            // is committed later.
+            if !self.conn.is_autocommit() {
+                let _ = self.conn.execute_batch("ROLLBACK");
+            }
+            return Err(e.into());
+        }
         self.stats.commit.observe(t0.elapsed());
         Ok(())
     }

@@ -273,3 +273,78 @@ fn version_1_database_migrates_keeping_every_message() {
         3
     );
 }
+
+/// spec/storage.md §1, DESIGN.md "durable acks": when SQLite rolls the turn's transaction
+/// back by itself, the writes made before the failure must not be reported committed, and
+/// the writes after it must not open a fresh transaction that commits without them.
+#[test]
+fn a_transaction_sqlite_rolled_back_fails_the_whole_turn() {
+    let path = tmp();
+    let mut st = Store::open(&path).unwrap();
+    st.put_session(&session("s1", "default")).unwrap();
+    st.commit().unwrap();
+
+    st.insert_message("s1", &msg("m1", 1, None)).unwrap();
+    // What SQLite does on some SQLITE_FULL / SQLITE_IOERR failures: the whole transaction
+    // is gone, and the connection is back in autocommit mode.
+    st.conn.execute_batch("ROLLBACK").unwrap();
+    assert!(matches!(
+        st.insert_message("s1", &msg("m2", 2, None)),
+        Err(StoreError::TurnLost)
+    ));
+    assert!(st.dirty());
+    assert!(matches!(st.commit(), Err(StoreError::TurnLost)));
+    assert!(st.messages_after("s1", 0, 10).unwrap().is_empty());
+
+    // The next turn starts clean.
+    assert!(!st.dirty());
+    st.insert_message("s1", &msg("m1", 1, None)).unwrap();
+    st.commit().unwrap();
+    assert_eq!(st.messages_after("s1", 0, 10).unwrap().len(), 1);
+}
+
+/// A real full database (`max_page_count`): one oversize insert fails; whatever SQLite did to
+/// the transaction, the commit never reports a turn whose earlier write is missing, and a
+/// later turn with room succeeds.
+#[test]
+fn a_full_database_never_commits_a_later_write_without_an_earlier_one() {
+    let path = tmp();
+    let mut st = Store::open(&path).unwrap();
+    st.put_session(&session("s1", "default")).unwrap();
+    st.commit().unwrap();
+    let pages: i64 = st
+        .conn
+        .query_row("PRAGMA page_count", [], |r| r.get(0))
+        .unwrap();
+    st.conn
+        .execute_batch(&format!("PRAGMA max_page_count = {}", pages + 8))
+        .unwrap();
+
+    st.insert_message("s1", &msg("small-1", 1, None)).unwrap();
+    let mut big = msg("big", 2, None);
+    big.content = "x".repeat(4 << 20);
+    assert!(st.insert_message("s1", &big).is_err());
+    let later = st.insert_message("s1", &msg("small-3", 3, None));
+    let committed = st.commit();
+    let seqs: Vec<i64> = st
+        .messages_after("s1", 0, 10)
+        .unwrap()
+        .iter()
+        .map(|m| m.seq)
+        .collect();
+    match committed {
+        Ok(()) => {
+            assert!(later.is_ok());
+            assert_eq!(seqs, vec![1, 3]);
+        }
+        Err(StoreError::TurnLost) => assert!(seqs.is_empty()),
+        Err(e) => panic!("unexpected commit error {e}"),
+    }
+
+    st.conn
+        .execute_batch("PRAGMA max_page_count = 1073741823")
+        .unwrap();
+    st.insert_message("s1", &msg("after", 10, None)).unwrap();
+    st.commit().unwrap();
+    assert!(st.messages_after("s1", 9, 10).unwrap().len() == 1);
+}
