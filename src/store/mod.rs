@@ -176,9 +176,12 @@ const MACHINE_COLS: &str = "id, namespace, created_at, updated_at, metadata, met
 impl Store {
     /// Opens (creating if needed) the database at `path` (`:memory:` for tests) and migrates.
     pub fn open(path: &Path) -> Result<Store> {
-        let fresh = path.as_os_str() != ":memory:" && !path.exists();
+        let on_disk = path.as_os_str() != ":memory:";
+        let fresh = on_disk && !path.exists();
         if fresh {
             create_private_file(path);
+        } else if on_disk {
+            refuse_truncated(path)?;
         }
         let conn = Connection::open(path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -189,6 +192,9 @@ impl Store {
         conn.pragma_update(None, "wal_autocheckpoint", 100)?;
         conn.busy_timeout(Duration::from_millis(5000))?;
         schema::migrate(&conn)?;
+        if !fresh && on_disk {
+            quick_check(&conn)?;
+        }
         chmod_db_files(path);
         Ok(Store {
             conn,
@@ -624,6 +630,40 @@ impl Store {
             .map(|s| s == "ok")
             .unwrap_or(false)
     }
+}
+
+/// An existing database file of zero bytes with no write-ahead log holds nothing: hapid never
+/// leaves one (its schema is written at creation), so it was truncated or replaced. Starting
+/// on it would silently start empty; refuse and say what to do.
+fn refuse_truncated(path: &Path) -> Result<()> {
+    let len = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    if len(path) == 0 && len(Path::new(&wal)) == 0 {
+        return Err(StoreError::Incompatible(
+            "the database file is empty (0 bytes) although it exists: it was truncated or \
+             replaced. Restore it from a backup, or move it away to start with a new database"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
+/// `PRAGMA quick_check` at start-up: a page damaged in the middle of the file (a bad SD card,
+/// a torn copy) is reported before the hub serves anything from it, instead of surfacing as
+/// errors or missing history later. It reads every page once (measured in the README).
+fn quick_check(conn: &Connection) -> Result<()> {
+    let mut st = conn.prepare("PRAGMA quick_check(5)")?;
+    let problems: Vec<String> = st
+        .query_map([], |r| r.get::<_, String>(0))?
+        .collect::<std::result::Result<_, _>>()?;
+    if problems.len() == 1 && problems[0] == "ok" {
+        return Ok(());
+    }
+    Err(StoreError::Incompatible(format!(
+        "the database is damaged ({}). Restore it from a backup (`hapid backup` makes one)",
+        problems.join("; ")
+    )))
 }
 
 /// Takes the hub's exclusive lock next to the database, so a second hub on the same file

@@ -348,3 +348,49 @@ fn a_full_database_never_commits_a_later_write_without_an_earlier_one() {
     st.commit().unwrap();
     assert!(st.messages_after("s1", 9, 10).unwrap().len() == 1);
 }
+
+/// A zero-length database file that exists is refused at open, naming what to do, instead of
+/// silently starting with no sessions.
+#[test]
+fn an_existing_empty_database_file_is_refused() {
+    let path = tmp();
+    std::fs::write(&path, b"").unwrap();
+    let err = Store::open(&path).err().expect("refused");
+    assert!(err.to_string().contains("empty (0 bytes)"), "{err}");
+    // A new database (no file yet) still opens.
+    let fresh = path.with_file_name("new.db");
+    Store::open(&fresh).unwrap();
+    drop(Store::open(&fresh).unwrap());
+}
+
+/// A page damaged in the middle of the file is found at open (quick_check), not later.
+#[test]
+fn a_database_damaged_mid_file_is_refused_at_open() {
+    let path = tmp();
+    {
+        let mut st = Store::open(&path).unwrap();
+        st.put_session(&session("s1", "default")).unwrap();
+        for i in 0..2000 {
+            let mut m = msg(&format!("m{i}"), i + 1, None);
+            m.content = format!("{{\"text\":\"{}\"}}", "y".repeat(1000));
+            st.insert_message("s1", &m).unwrap();
+        }
+        st.commit().unwrap();
+        st.conn
+            .execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
+            .unwrap();
+    }
+    assert!(Store::open(&path).is_ok(), "intact file opens");
+    let mut bytes = std::fs::read(&path).unwrap();
+    let page = 4096;
+    let at = bytes.len() / 2 / page * page;
+    for b in &mut bytes[at..at + page] {
+        *b = 0xA5;
+    }
+    std::fs::write(&path, &bytes).unwrap();
+    let err = Store::open(&path).err().expect("damage found");
+    assert!(
+        err.to_string().contains("damaged") || err.to_string().contains("malformed"),
+        "{err}"
+    );
+}
