@@ -97,6 +97,16 @@ fn run(backup: Option<String>) -> Result<(), String> {
     if let Some(f) = &cfg.log_file {
         hapid::log::to_file(f.clone())?;
     }
+    // spec/auth.md §2.1: a weak configured token is a warning, never a refusal. A generated
+    // one is 43 random characters.
+    if cfg.token_source != TokenSource::Generated && hapid::auth::token::is_weak(&cfg.cli_api_token)
+    {
+        hapid::log::warn(
+            "the CLI token is weak (shorter than 16 characters, all digits, one repeated \
+             character, or a common prefix): anyone who guesses it controls your agents; \
+             set a long random CLI_API_TOKEN or remove it to have one generated",
+        );
+    }
     let _lock = hapid::store::lock_database(&cfg.db_path)?;
     let store = Store::open(&cfg.db_path).map_err(|e| format!("{}: {e}", cfg.db_path.display()))?;
     let now = Now::read();

@@ -705,3 +705,40 @@ fn harness_raw_conn_reads_keep_alive_responses() {
     assert!(r.body.is_empty());
     assert!(hub.rss_kib().is_some_and(|k| k > 0));
 }
+
+/// spec/auth.md §2.1: a weak configured token starts the hub with a warning on the log (never
+/// with the token in it); a strong one gets no warning.
+#[test]
+fn weak_token_is_warned_about_but_accepted() {
+    let weak = "password12345678";
+    let hub = Hub::start(&[("CLI_API_TOKEN", weak)]);
+    let line = hub
+        .stderr
+        .wait_line(|l| l.contains("token is weak"), Duration::from_secs(5))
+        .expect("a weak-token warning");
+    assert!(!line.contains(weak), "the warning leaks the token: {line}");
+    assert!(!hub.stderr.text().contains(weak), "the log leaks the token");
+    assert_eq!(hub.get("/health", None).status, 200);
+    let strong = Hub::start(&[]);
+    assert_eq!(strong.get("/health", None).status, 200);
+    assert!(!strong.stderr.text().contains("token is weak"));
+}
+
+/// A database file truncated to 0 bytes is refused with a message instead of silently
+/// starting with no sessions (issue 20); the file is left as it was.
+#[test]
+fn truncated_database_is_refused_at_start() {
+    let dir = TempDir::new("truncated");
+    let home = dir.path().to_path_buf();
+    let mut hub = Hub::options().home(&home).start();
+    assert!(hub.stop().success());
+    let _ = std::fs::remove_file(home.join("hapid.db-wal"));
+    std::fs::write(home.join("hapid.db"), b"").unwrap();
+    let err = match Hub::options().home(&home).try_start() {
+        Ok(_) => panic!("hapid started on an empty database file"),
+        Err(e) => e,
+    };
+    assert!(!err.status.expect("exited").success());
+    assert!(err.stderr.contains("empty (0 bytes)"), "{}", err.stderr);
+    assert_eq!(std::fs::metadata(home.join("hapid.db")).unwrap().len(), 0);
+}
