@@ -18,6 +18,8 @@
 //! everything until the peer closes ([`RawConn::read_until_closed`]).
 #![allow(dead_code)]
 
+pub mod sio;
+
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use serde_json::Value;
