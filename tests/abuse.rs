@@ -207,3 +207,342 @@ fn a_full_disk_never_loses_an_acknowledged_message() {
         "refused but stored: {wrongly_stored:?}"
     );
 }
+
+// ---------------------------------------------------------------- memory under attack
+
+/// Samples a hub's RSS and `/health` latency on a thread while an attack runs.
+struct Watch {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<(u64, Duration)>>,
+}
+
+impl Watch {
+    fn start(hub: &Hub) -> Watch {
+        use std::sync::atomic::Ordering;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (pid, addr) = (hub.pid(), hub.addr());
+        let s = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut peak = 0u64;
+            let mut worst = Duration::ZERO;
+            while !s.load(Ordering::SeqCst) {
+                peak = peak.max(rss_kib(pid).unwrap_or(0));
+                let t0 = std::time::Instant::now();
+                let ok = health(addr);
+                let took = t0.elapsed();
+                worst = worst.max(if ok { took } else { Duration::from_secs(99) });
+                std::thread::sleep(Duration::from_millis(25));
+            }
+            (peak, worst)
+        });
+        Watch {
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// (peak RSS KiB, worst `/health` latency).
+    fn finish(mut self) -> (u64, Duration) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.thread
+            .take()
+            .and_then(|t| t.join().ok())
+            .unwrap_or_default()
+    }
+}
+
+fn rss_kib(pid: u32) -> Option<u64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    s.lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+}
+
+/// One `GET /health` on a fresh connection with a 5 s budget.
+fn health(addr: std::net::SocketAddr) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(5)) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+    if s.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .is_err()
+    {
+        return false;
+    }
+    let mut buf = [0u8; 64];
+    matches!(s.read(&mut buf), Ok(n) if n >= 12 && buf.starts_with(b"HTTP/1.1 200"))
+}
+
+/// Sends `head` then `body_len` bytes of body in 1 MiB writes (stopping at the first write
+/// error), then reads the status line; the status (0 when none came).
+fn send_big_body(addr: std::net::SocketAddr, head: &str, body_len: usize) -> u16 {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+    let _ = s.set_read_timeout(Some(Duration::from_secs(20)));
+    let _ = s.set_write_timeout(Some(Duration::from_secs(20)));
+    if s.write_all(head.as_bytes()).is_err() {
+        return 0;
+    }
+    let chunk = vec![b'a'; 1 << 20];
+    let mut sent = 0;
+    while sent < body_len {
+        let n = chunk.len().min(body_len - sent);
+        if s.write_all(&chunk[..n]).is_err() {
+            break;
+        }
+        sent += n;
+    }
+    let mut buf = [0u8; 32];
+    let mut got = Vec::new();
+    while got.len() < 12 {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+        }
+    }
+    std::str::from_utf8(got.get(9..12).unwrap_or_default())
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Runs `attack` on `n` threads while watching the hub; prints and returns
+/// (statuses, RSS growth at the peak in MiB, RSS growth 2 s after in MiB, worst /health).
+fn under_watch(
+    hub: &Hub,
+    label: &str,
+    n: usize,
+    attack: impl Fn(usize) -> u16 + Send + Sync + 'static,
+) -> (Vec<u16>, u64, u64, Duration) {
+    let base = hub.rss_kib().unwrap_or(0);
+    let watch = Watch::start(hub);
+    let attack = std::sync::Arc::new(attack);
+    let threads: Vec<_> = (0..n)
+        .map(|i| {
+            let a = attack.clone();
+            std::thread::spawn(move || a(i))
+        })
+        .collect();
+    let statuses: Vec<u16> = threads.into_iter().map(|t| t.join().unwrap_or(0)).collect();
+    let (peak, worst) = watch.finish();
+    std::thread::sleep(Duration::from_secs(2));
+    let after = hub.rss_kib().unwrap_or(0);
+    let grow = |k: u64| k.saturating_sub(base) / 1024;
+    eprintln!(
+        "FIGURE {label}: statuses {statuses:?}; RSS +{} MiB at peak, +{} MiB after; \
+         worst /health {:?}",
+        grow(peak),
+        grow(after),
+        worst
+    );
+    (statuses, grow(peak), grow(after), worst)
+}
+
+/// Issue 20 item 2: ten unauthenticated 68 MiB upload bodies. The credentials in the headers
+/// are checked before the body is read: each gets its 401 at once, and the hub's memory stays
+/// within the global budget (64 MiB) of its idle size.
+#[test]
+#[ignore = "issue 20 item 2: bodies are read before the credentials are checked"]
+fn unauthenticated_upload_bodies_do_not_exhaust_memory() {
+    let hub = Hub::start(&[]);
+    let addr = hub.addr();
+    let len = 68 << 20;
+    let (statuses, peak, after, _) = under_watch(
+        &hub,
+        "10 x 68 MiB unauthenticated uploads",
+        10,
+        move |_| {
+            send_big_body(
+                addr,
+                &format!(
+                    "POST /api/sessions/x/upload HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+                 Content-Length: {len}\r\n\r\n"
+                ),
+                len,
+            )
+        },
+    );
+    assert!(statuses.iter().all(|&s| s == 401), "{statuses:?}");
+    assert!(peak <= 64, "RSS grew {peak} MiB");
+    assert!(after <= 16, "RSS still {after} MiB above idle");
+}
+
+/// Issue 20 item 2: ten 48 MiB polling bodies to an Engine.IO session nobody authenticated.
+#[test]
+#[ignore = "issue 20 item 2: no global budget for buffered bodies"]
+fn polling_bodies_do_not_exhaust_memory() {
+    let hub = Hub::start(&[]);
+    let addr = hub.addr();
+    let len = 48 << 20;
+    let (_, peak, after, _) = under_watch(&hub, "10 x 48 MiB polling bodies", 10, move |_| {
+        // A fresh Engine.IO session each (no auth is needed to open one).
+        let open = {
+            use std::io::{Read, Write};
+            let mut s = std::net::TcpStream::connect(addr).expect("connect");
+            s.write_all(b"GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                .expect("write");
+            let mut text = String::new();
+            let _ = s.read_to_string(&mut text);
+            text
+        };
+        let Some(sid) = open
+            .split("\"sid\":\"")
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+        else {
+            return 0;
+        };
+        send_big_body(
+            addr,
+            &format!(
+                "POST /socket.io/?EIO=4&transport=polling&sid={sid} HTTP/1.1\r\nHost: x\r\n\
+                 Content-Type: text/plain\r\nContent-Length: {len}\r\n\r\n"
+            ),
+            len,
+        )
+    });
+    assert!(peak <= 64, "RSS grew {peak} MiB");
+    assert!(after <= 16, "RSS still {after} MiB above idle");
+}
+
+/// Issue 20 item 2: one unauthenticated Engine.IO WebSocket announcing 63 binary attachments,
+/// then sending 20 × 40 MiB binary frames, before any namespace or auth check. The hub bounds
+/// attachments per packet and per session and drops the socket; memory goes back.
+#[test]
+#[ignore = "issue 20 item 2: attachments are bounded by count only"]
+fn binary_attachments_before_auth_are_bounded() {
+    let hub = Hub::start(&[]);
+    let addr = hub.addr();
+    let (_, peak, after, _) = under_watch(
+        &hub,
+        "63 announced attachments, 20 x 40 MiB",
+        1,
+        move |_| {
+            use std::io::{Read, Write};
+            let mut s = std::net::TcpStream::connect(addr).expect("connect");
+            let _ = s.set_write_timeout(Some(Duration::from_secs(20)));
+            let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+            s.write_all(
+            b"GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n\
+              Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+              Sec-WebSocket-Version: 13\r\n\r\n",
+        )
+        .expect("upgrade");
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf);
+            let placeholders: Vec<String> = (0..63)
+                .map(|i| format!("{{\"_placeholder\":true,\"num\":{i}}}"))
+                .collect();
+            let head = format!("4563-[\"upload\",{}]", placeholders.join(","));
+            let mut out = Vec::new();
+            hapid::ws::encode_masked(
+                hapid::ws::OpCode::Text,
+                true,
+                head.as_bytes(),
+                [1, 2, 3, 4],
+                &mut out,
+            );
+            if s.write_all(&out).is_err() {
+                return 0;
+            }
+            let chunk = vec![7u8; 40 << 20];
+            for _ in 0..20 {
+                let mut frame = Vec::with_capacity(chunk.len() + 16);
+                hapid::ws::encode_masked(
+                    hapid::ws::OpCode::Binary,
+                    true,
+                    &chunk,
+                    [9, 8, 7, 6],
+                    &mut frame,
+                );
+                if s.write_all(&frame).is_err() {
+                    return 1;
+                }
+            }
+            2
+        },
+    );
+    assert!(peak <= 64, "RSS grew {peak} MiB");
+    assert!(after <= 16, "RSS still {after} MiB above idle");
+}
+
+// ---------------------------------------------------------------- throttling
+
+/// `POST /api/auth` with `token` on a fresh connection; the status.
+fn auth_status(hub: &Hub, token: &str) -> u16 {
+    hub.post_json("/api/auth", None, &json!({ "accessToken": token }))
+        .status
+}
+
+/// Issue 20 item 4: an address that failed many times is slowed down for its failures, but a
+/// valid JWT, the correct token and the CLI's Bearer token still get in at once.
+#[test]
+#[ignore = "issue 20 item 4: the throttle is checked before the credentials"]
+fn the_owner_is_never_locked_out_by_the_addresses_failures() {
+    let hub = Hub::start(&[]);
+    let jwt = hub.jwt("default");
+    let mut throttled = 0;
+    for i in 0..30 {
+        if auth_status(&hub, &format!("wrong-{i}")) == 429 {
+            throttled += 1;
+        }
+    }
+    assert!(throttled > 0, "wrong tokens were never slowed down");
+    assert_eq!(
+        hub.get("/api/sessions", Some(&jwt)).status,
+        200,
+        "valid JWT"
+    );
+    assert_eq!(auth_status(&hub, TEST_TOKEN), 200, "correct token");
+    let r = hub.get("/cli/machines/none", Some(TEST_TOKEN));
+    assert_ne!(r.status, 429, "the CLI's Bearer token: {r:?}");
+}
+
+/// Issue 20 item 3: `/api/bind` checks the CLI token, so its failures count like `/api/auth`'s
+/// (without Telegram a right token answers 503, a wrong one 401: an oracle when unthrottled).
+#[test]
+#[ignore = "issue 20 item 3: /api/bind failures are not counted"]
+fn bind_is_throttled_like_auth() {
+    let hub = Hub::start(&[]);
+    let t0 = std::time::Instant::now();
+    let mut answered = 0;
+    let mut slowed = 0;
+    while t0.elapsed() < Duration::from_secs(3) {
+        let r = hub.post_json(
+            "/api/bind",
+            None,
+            &json!({ "initData": "x", "accessToken": format!("guess-{answered}") }),
+        );
+        match r.status {
+            429 => slowed += 1,
+            _ => answered += 1,
+        }
+    }
+    eprintln!("FIGURE /api/bind: {answered} guesses answered, {slowed} slowed down in 3 s");
+    assert!(answered <= 20, "{answered} guesses answered in 3 s");
+}
+
+// ---------------------------------------------------------------- connections
+
+/// Issue 20 item 7: `HEAD /api/events` answers the head of an event stream and no body, and
+/// the connection stays usable.
+#[test]
+#[ignore = "issue 20 item 7: HEAD /api/events starts a stream"]
+fn head_of_the_event_stream_has_no_body() {
+    let hub = Hub::start(&[]);
+    let jwt = hub.jwt("default");
+    let mut c = hub.conn();
+    c.send(&common::request_bytes(
+        "HEAD",
+        "/api/events",
+        &[("Authorization", &format!("Bearer {jwt}"))],
+        b"",
+        false,
+    ));
+    let r = c.read_response("HEAD");
+    assert_eq!(r.status, 200);
+    c.send(&common::request_bytes("GET", "/health", &[], b"", false));
+    assert_eq!(c.read_response("GET").status, 200, "connection swallowed");
+}
