@@ -499,3 +499,25 @@ fn traversal_never_leaves_the_directory() {
         );
     }
 }
+
+/// Dotfiles and dot-directories in the web directory (`.env`, `.git/config`, a swap file) are
+/// never served: they fall back to index.html like any unknown path. `.well-known/` is served.
+#[test]
+fn dotfiles_are_never_served() {
+    let b = Bundle::new();
+    let web = b.web();
+    std::fs::write(web.join(".env"), SECRET).unwrap();
+    std::fs::create_dir_all(web.join(".git")).unwrap();
+    std::fs::write(web.join(".git/config"), SECRET).unwrap();
+    std::fs::write(web.join("assets/.app.js.swp"), SECRET).unwrap();
+    std::fs::create_dir_all(web.join(".well-known")).unwrap();
+    std::fs::write(web.join(".well-known/security.txt"), "Contact: x").unwrap();
+    let hub = b.hub();
+    for path in ["/.env", "/.git/config", "/assets/.app.js.swp", "/%2eenv"] {
+        let r = hub.get(path, None);
+        assert!(!r.text().contains(SECRET), "{path} leaked: {r:?}");
+        assert_index(&r, path);
+    }
+    let r = hub.get("/.well-known/security.txt", None);
+    assert_eq!((r.status, r.text().as_str()), (200, "Contact: x"), "{r:?}");
+}

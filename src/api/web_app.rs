@@ -4,6 +4,7 @@
 //!
 //! The directory is indexed once at startup (relative path → file); a request can only ever
 //! name a file of that index, so no path (`..`, encoded slashes, symlinks out) leaves it.
+//! Dotfiles and dot-directories are left out of the index (`.well-known/` excepted).
 
 use crate::http::{Head, Response};
 use std::collections::HashMap;
@@ -38,6 +39,14 @@ impl WebApp {
                 continue;
             };
             for e in entries.flatten() {
+                // Dotfiles and dot-directories (`.env`, `.git/`, editor swap files) are never
+                // part of a built web app and often hold secrets; `.well-known/` is the one
+                // dot-directory a site publishes on purpose.
+                let name = e.file_name();
+                let name = name.to_string_lossy();
+                if name.starts_with('.') && name != ".well-known" {
+                    continue;
+                }
                 let Ok(ft) = e.file_type() else { continue };
                 let p = e.path();
                 if ft.is_dir() {
