@@ -16,6 +16,7 @@ pub mod api;
 pub mod app;
 pub mod auth;
 pub mod config;
+pub mod eio_server;
 pub mod engineio;
 pub mod http;
 pub mod hub;
