@@ -10,7 +10,7 @@ use std::fmt::{self, Write as _};
 
 use serde_json::Value;
 
-use super::binary::check_placeholders;
+use super::placeholder::check_placeholders;
 
 /// Event names a peer may not use: they mean something to the Socket.IO libraries
 /// (socket.io-parser `RESERVED_EVENTS`). `error` is not among them (spec §5).
