@@ -195,7 +195,7 @@ pub fn decode(s: &str, max_attachments: usize) -> Result<Packet, SioError> {
         return Err(SioError::BadPayload);
     }
     if let (true, Some(d)) = (kind.is_binary(), &data) {
-        check_placeholders(d, attachments)?;
+        check_placeholders(d, attachments).map_err(|_| SioError::BadAttachments)?;
     }
 
     Ok(Packet {

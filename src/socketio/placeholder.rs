@@ -5,12 +5,14 @@
 
 use serde_json::Value;
 
-use super::packet::SioError;
+/// A placeholder whose `num` is missing, not an integer, or not below the attachment count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct BadPlaceholder;
 
 /// The reference `reconstructPacket` check, done at decode time: every object with
 /// `"_placeholder": true` must carry an integer `num` below `attachments`.
 /// Recursion depth is bounded by serde_json's parse limit on the decoded value.
-pub(super) fn check_placeholders(v: &Value, attachments: usize) -> Result<(), SioError> {
+pub(super) fn check_placeholders(v: &Value, attachments: usize) -> Result<(), BadPlaceholder> {
     match v {
         Value::Array(items) => items
             .iter()
@@ -19,7 +21,7 @@ pub(super) fn check_placeholders(v: &Value, attachments: usize) -> Result<(), Si
             let limit = u64::try_from(attachments).unwrap_or(u64::MAX);
             match map.get("num").and_then(Value::as_u64) {
                 Some(n) if n < limit => Ok(()),
-                _ => Err(SioError::BadAttachments),
+                _ => Err(BadPlaceholder),
             }
         }
         Value::Object(map) => map
@@ -55,7 +57,7 @@ mod tests {
         for v in &bad {
             assert_eq!(
                 check_placeholders(v, 2),
-                Err(SioError::BadAttachments),
+                Err(BadPlaceholder),
                 "{v}"
             );
         }
