@@ -1076,15 +1076,13 @@ impl Server {
         let (sid, role) = self.conns.remove(&conn)?;
         if let Some(s) = self.sessions.get_mut(&sid) {
             match (role, &mut s.transport) {
-                (Role::Probe, _) => {
-                    if s.probe.as_ref().is_some_and(|p| p.conn == conn) {
-                        s.probe = None;
-                    }
+                (Role::Probe, _) if s.probe.as_ref().is_some_and(|p| p.conn == conn) => {
+                    s.probe = None;
                 }
-                (Role::Poll, Transport::Polling { get }) => {
-                    if get.as_ref().is_some_and(|g| g.conn == conn) {
-                        *get = None;
-                    }
+                (Role::Poll, Transport::Polling { get })
+                    if get.as_ref().is_some_and(|g| g.conn == conn) =>
+                {
+                    *get = None;
                 }
                 (Role::Ws, Transport::WebSocket { conn: c }) if *c == conn => {
                     // The session has no transport now; it is closed by the caller.
