@@ -5,6 +5,7 @@
 //! ```text
 //! reactor  mio Poll, connection slab, timers, signals: the only code doing IO or reading the clock
 //! conn     (inside reactor/) per-connection phases: Http -> Sse | WebSocket -> Engine.IO
+//! eio      eio_server: Engine.IO sessions + Socket.IO sockets, sans-IO (inputs in, outputs out)
 //! codecs   http, sse, ws, engineio, socketio, auth, push: bytes <-> values, no IO, no clock
 //! api      adapters: parsed request / socket event -> a call on Hub -> a reply
 //! hub      the one owned state struct; methods take `now` and return effects
@@ -16,6 +17,7 @@ pub mod api;
 pub mod app;
 pub mod auth;
 pub mod config;
+pub mod eio_server;
 pub mod engineio;
 pub mod http;
 pub mod hub;

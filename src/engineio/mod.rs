@@ -12,7 +12,7 @@
 //! ```
 //!
 //! Left out on purpose: the session state machine (handshake, heartbeat, upgrade, pending
-//! polls), which lives in the reactor; the v3 length-prefixed payloads; the WebTransport
+//! polls), which lives in `crate::eio_server`; the v3 length-prefixed payloads; the WebTransport
 //! length-framed stream. Everything here is sans-IO and never panics on any input.
 
 mod handshake;

@@ -5,6 +5,10 @@
 //!     └──(Upgrade: websocket)──────────▶ WebSocket (Engine.IO or echo)
 //! ```
 //!
+//! Every phase keeps its own state ([`HttpConn`]'s pending request, [`WsConn`]'s decoder and
+//! close deadline); a connection that is to close once its output drains says why
+//! ([`CloseReason`]). Replies go through one function, [`Conn::reply`].
+//!
 //! Http: requests are parsed one at a time; while a reply is pending (deferred by the hub, or
 //! still in the write buffer beyond [`PAUSE_WRITE`]) no further request is parsed, so a
 //! pipelining client that does not read gets backpressure, not an unbounded buffer.
@@ -34,24 +38,67 @@ pub const WS_MAX_PENDING: usize = 64 * 1024 * 1024;
 /// Read in chunks of this size.
 const READ_CHUNK: usize = 16 * 1024;
 
-/// The phase of a connection.
+/// The phase of a connection, each with its own state.
 #[derive(Debug)]
 pub enum Phase {
     /// HTTP/1.1 requests.
-    Http(RequestParser),
+    Http(HttpConn),
     /// A Server-Sent Events stream (chunked).
     Sse,
     /// A WebSocket carrying Engine.IO or echoing.
-    Ws(Box<crate::ws::Decoder>, WsTarget),
+    Ws(WsConn),
+}
+
+/// An HTTP connection: the parser, and the request waiting for its reply.
+#[derive(Debug)]
+pub struct HttpConn {
+    parser: RequestParser,
+    /// The request being answered; while set no further request is parsed.
+    pub pending: Option<Pending>,
+}
+
+/// How the reply to a parsed request must be written.
+#[derive(Debug, Clone, Copy)]
+pub struct Pending {
+    /// A HEAD request: the head only.
+    pub head_only: bool,
+    /// The connection stays open afterwards.
+    pub keep_alive: bool,
+}
+
+/// A WebSocket connection.
+#[derive(Debug)]
+pub struct WsConn {
+    decoder: Box<crate::ws::Decoder>,
+    /// What it serves.
+    pub target: WsTarget,
+    /// A close frame was sent: no more data frames; the connection goes at this deadline
+    /// even if the peer never reads the rest.
+    pub closing_until: Option<Instant>,
 }
 
 /// What a WebSocket connection serves.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WsTarget {
-    /// The transport (or upgrade probe) of this Engine.IO session.
-    Eio(String),
+    /// A transport or upgrade probe of the Engine.IO server.
+    Eio,
     /// Every message is sent back (Autobahn).
     Echo,
+}
+
+/// Why a connection closes once its write buffer drains (for the log and the metrics).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseReason {
+    /// The reply said `Connection: close` (or the client did).
+    ReplyClose,
+    /// The request was unacceptable (4xx from the parser).
+    BadRequest,
+    /// A request, idle or linger deadline passed.
+    Timeout,
+    /// The peer ended its side, or the socket failed.
+    PeerGone,
+    /// A WebSocket close frame was sent with this code.
+    WsClose(u16),
 }
 
 /// What the connection's buffer yields next.
@@ -66,6 +113,9 @@ pub enum Step {
     Error(Response),
 }
 
+/// How long a closing WebSocket may take to drain its output and close frame.
+pub const WS_CLOSE_LINGER: Duration = Duration::from_secs(5);
+
 /// A connection.
 pub struct Conn {
     pub id: ConnId,
@@ -78,16 +128,10 @@ pub struct Conn {
     pub deadline: Option<Instant>,
     pub armed: Option<Instant>,
     pub dirty: bool,
-    pub close_after_write: bool,
+    /// Close once the write buffer drains, and why.
+    pub closing: Option<CloseReason>,
+    /// The peer's side ended (EOF) or the socket failed.
     pub read_closed: bool,
-    /// A deferred reply is pending: (HEAD request, keep-alive).
-    pub awaiting_reply: Option<(bool, bool)>,
-    /// The Engine.IO session whose long-poll GET this connection holds.
-    pub polling_for: Option<String>,
-    /// CORS origin to echo on that long-poll's answer.
-    pub poll_allow_origin: Option<String>,
-    /// A close frame was sent (WebSocket): no more data frames.
-    pub ws_closing: bool,
     /// When the request currently being received started (for the head timeout).
     request_started: Option<Instant>,
     last_read: Instant,
@@ -107,17 +151,16 @@ impl Conn {
             peer,
             rbuf: Vec::new(),
             wbuf: WriteBuf::default(),
-            phase: Phase::Http(RequestParser::new(crate::http::Limits::default())),
+            phase: Phase::Http(HttpConn {
+                parser: RequestParser::new(crate::http::Limits::default()),
+                pending: None,
+            }),
             interest: Interest::READABLE,
             deadline: Some(now + IDLE_TIMEOUT),
             armed: None,
             dirty: false,
-            close_after_write: false,
+            closing: None,
             read_closed: false,
-            awaiting_reply: None,
-            polling_for: None,
-            poll_allow_origin: None,
-            ws_closing: false,
             request_started: None,
             last_read: now,
             read_cap: 64 * 1024,
@@ -127,7 +170,7 @@ impl Conn {
 
     /// Whether reading is paused (backpressure, or a reply is pending).
     pub fn reading_paused(&self) -> bool {
-        self.close_after_write
+        self.closing.is_some()
             || self.read_closed
             || self.wbuf.len() > PAUSE_WRITE
             || self.rbuf.len() >= self.read_cap
@@ -162,7 +205,7 @@ impl Conn {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(_) => {
                     self.read_closed = true;
-                    self.close_after_write = true;
+                    self.close_when_written(CloseReason::PeerGone);
                 }
             }
         }
@@ -170,13 +213,15 @@ impl Conn {
 
     /// The next thing to do with buffered bytes.
     pub fn next_request(&mut self, api: &impl App) -> Step {
-        if self.awaiting_reply.is_some() || self.close_after_write || self.wbuf.len() > PAUSE_WRITE
-        {
+        if self.closing.is_some() || self.wbuf.len() > PAUSE_WRITE {
             return Step::Idle;
         }
-        let Phase::Http(parser) = &mut self.phase else {
+        let Phase::Http(HttpConn { parser, pending }) = &mut self.phase else {
             return Step::Idle;
         };
+        if pending.is_some() {
+            return Step::Idle;
+        }
         if self.rbuf.is_empty() {
             return Step::Idle;
         }
@@ -213,15 +258,56 @@ impl Conn {
                 if self.rbuf.capacity() > 1024 * 1024 && self.rbuf.len() < 64 * 1024 {
                     self.rbuf.shrink_to(64 * 1024);
                 }
+                *pending = Some(Pending {
+                    head_only: req.head.method == "HEAD",
+                    keep_alive: req.head.keep_alive(),
+                });
                 Step::Request(req)
             }
             Err(e) => Step::Error(e.response()),
         }
     }
 
-    /// Serializes a response into the write buffer.
-    pub fn write_response(&mut self, resp: &Response, head_only: bool) {
-        resp.write(head_only, self.wbuf.vec());
+    /// The one way a reply is written: answers the pending request (HEAD gets the head only,
+    /// a request without keep-alive gets `Connection: close`). False, writing nothing, when
+    /// no request is pending (a late or doubled reply).
+    pub fn reply(&mut self, mut resp: Response) -> bool {
+        let Some(p) = self.take_pending() else {
+            return false;
+        };
+        if !p.keep_alive {
+            resp.close = true;
+        }
+        resp.write(p.head_only, self.wbuf.vec());
+        if resp.close {
+            self.close_when_written(CloseReason::ReplyClose);
+        }
+        true
+    }
+
+    /// Answers a request the parser rejected (or that timed out) and closes after it.
+    pub fn reply_and_close(&mut self, resp: Response, reason: CloseReason) {
+        self.take_pending();
+        resp.write(false, self.wbuf.vec());
+        self.close_when_written(reason);
+    }
+
+    /// Takes the pending request (to answer it, or to switch phase on it).
+    pub fn take_pending(&mut self) -> Option<Pending> {
+        match &mut self.phase {
+            Phase::Http(h) => h.pending.take(),
+            _ => None,
+        }
+    }
+
+    /// Whether a request waits for its reply.
+    pub fn awaiting_reply(&self) -> bool {
+        matches!(&self.phase, Phase::Http(h) if h.pending.is_some())
+    }
+
+    /// Closes once the write buffer drains (the first reason sticks).
+    pub fn close_when_written(&mut self, reason: CloseReason) {
+        self.closing.get_or_insert(reason);
     }
 
     /// Switches to the event-stream phase and writes the response head (chunked).
@@ -234,6 +320,7 @@ impl Conn {
         }
         s.push_str("Transfer-Encoding: chunked\r\n\r\n");
         out.extend_from_slice(s.as_bytes());
+        self.take_pending();
         self.phase = Phase::Sse;
         self.rbuf = Vec::new();
         self.deadline = None;
@@ -270,7 +357,7 @@ impl Conn {
 
     /// Whether this is an HTTP connection with nothing in progress.
     pub fn is_idle_http(&self) -> bool {
-        matches!(self.phase, Phase::Http(_)) && self.awaiting_reply.is_none()
+        matches!(&self.phase, Phase::Http(h) if h.pending.is_none())
     }
 
     /// Whether the connection is an event stream (a read EOF ends it).
@@ -278,13 +365,20 @@ impl Conn {
         matches!(self.phase, Phase::Sse)
     }
 
-    /// Switches to the WebSocket phase; `leftover` bytes after the handshake stay buffered.
-    pub fn start_ws(&mut self, target: WsTarget, max_message: usize) {
+    /// Writes `101 Switching Protocols` and switches to the WebSocket phase; bytes after the
+    /// handshake stay buffered for the decoder.
+    pub fn start_ws(&mut self, accept: &str, target: WsTarget, max_message: usize) {
+        self.take_pending();
+        self.wbuf.push(&crate::ws::response_101(accept));
         let limits = crate::ws::Limits {
             max_frame: max_message,
             max_message,
         };
-        self.phase = Phase::Ws(Box::new(crate::ws::Decoder::new(limits)), target);
+        self.phase = Phase::Ws(WsConn {
+            decoder: Box::new(crate::ws::Decoder::new(limits)),
+            target,
+            closing_until: None,
+        });
         self.read_cap = max_message.saturating_add(64);
         self.deadline = None;
         self.request_started = None;
@@ -292,7 +386,7 @@ impl Conn {
 
     /// Queues a WebSocket frame; false when the peer is too slow (drop it).
     pub fn push_ws(&mut self, op: crate::ws::OpCode, payload: &[u8]) -> bool {
-        if self.ws_closing {
+        if !matches!(&self.phase, Phase::Ws(w) if w.closing_until.is_none()) {
             return true;
         }
         // One message larger than the cap is fine on an empty buffer (a ~67 MB upload RPC);
@@ -304,32 +398,77 @@ impl Conn {
         true
     }
 
-    /// Queues a close frame and closes after it is written.
-    pub fn close_ws(&mut self, code: u16) {
-        if !self.ws_closing {
+    /// Queues a close frame and closes after it is written, or at `now` + [`WS_CLOSE_LINGER`]
+    /// if the peer does not read it.
+    pub fn close_ws(&mut self, code: u16, now: Instant) {
+        if let Phase::Ws(w) = &mut self.phase
+            && w.closing_until.is_none()
+        {
             crate::ws::encode_close(code, "", self.wbuf.vec());
-            self.ws_closing = true;
+            w.closing_until = Some(now + WS_CLOSE_LINGER);
         }
-        self.close_after_write = true;
+        self.close_when_written(CloseReason::WsClose(code));
+    }
+
+    /// Decodes the WebSocket messages buffered (until a close frame was sent, or an error:
+    /// its close code). Consumed bytes leave the read buffer.
+    pub fn decode_ws(&mut self) -> (Vec<crate::ws::Message>, Option<u16>, usize) {
+        let Phase::Ws(w) = &mut self.phase else {
+            return (Vec::new(), None, 0);
+        };
+        let (mut msgs, mut fail, mut pos) = (Vec::new(), None, 0);
+        while w.closing_until.is_none() && fail.is_none() {
+            match w.decoder.decode(self.rbuf.get(pos..).unwrap_or(&[])) {
+                Ok(crate::ws::Step::NeedMore) => break,
+                Ok(crate::ws::Step::Used(n)) => pos += n,
+                Ok(crate::ws::Step::Message { used, msg }) => {
+                    pos += used;
+                    msgs.push(msg);
+                }
+                Err(e) => fail = Some(e.close_code()),
+            }
+        }
+        self.rbuf.drain(..pos.min(self.rbuf.len()));
+        (msgs, fail, pos)
+    }
+
+    /// A WebSocket that has sent its close frame.
+    pub fn ws_closing(&self) -> bool {
+        matches!(&self.phase, Phase::Ws(w) if w.closing_until.is_some())
     }
 
     /// Recomputes the deadline from the phase and progress.
     pub fn refresh_deadline(&mut self, now: Instant) -> Option<Instant> {
-        self.deadline = match self.phase {
-            Phase::Sse | Phase::Ws(..) => None,
-            Phase::Http(_) if self.awaiting_reply.is_some() => None,
+        self.deadline = match &self.phase {
+            Phase::Sse => None,
+            Phase::Ws(w) => w.closing_until,
+            Phase::Http(h) if h.pending.is_some() => None,
             Phase::Http(_) if self.rbuf.is_empty() => Some(now + IDLE_TIMEOUT),
-            Phase::Http(ref p) if p.head_done() => Some(self.last_read + BODY_IDLE_TIMEOUT),
+            Phase::Http(h) if h.parser.head_done() => Some(self.last_read + BODY_IDLE_TIMEOUT),
             Phase::Http(_) => Some(self.request_started.unwrap_or(now) + HEAD_TIMEOUT),
         };
         self.deadline
     }
 
-    /// The deadline passed: the response to send before closing, if any.
-    pub fn on_deadline(&mut self) -> Option<Response> {
+    /// The deadline passed: what to do.
+    pub fn on_deadline(&mut self) -> Expired {
         match self.phase {
-            Phase::Http(_) if !self.rbuf.is_empty() => Some(HttpError::Timeout.response()),
-            _ => None,
+            Phase::Http(_) if !self.rbuf.is_empty() => {
+                Expired::Reply(HttpError::Timeout.response())
+            }
+            Phase::Http(_) => Expired::CloseWhenWritten,
+            // A closing WebSocket whose peer does not read: free it now.
+            Phase::Sse | Phase::Ws(_) => Expired::CloseNow,
         }
     }
+}
+
+/// What an expired connection deadline leads to.
+pub enum Expired {
+    /// Answer (408) and close.
+    Reply(Response),
+    /// Close once the write buffer drains.
+    CloseWhenWritten,
+    /// Close at once, dropping unsent output.
+    CloseNow,
 }

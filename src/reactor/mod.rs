@@ -16,13 +16,13 @@ mod eio;
 pub mod outbound;
 pub mod timers;
 
-use crate::app::{App, ConnId, Effect, Now, Outcome, SocketId};
-use conn::{Conn, Phase, WsTarget};
+use crate::app::{App, ConnId, Effect, Now, Outcome};
+use crate::eio_server;
+use conn::{CloseReason, Conn, Phase};
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook_mio::v1_0::Signals;
-use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -41,8 +41,8 @@ const TICK: Duration = Duration::from_secs(1);
 enum Timer {
     /// A connection's deadline (re-checked when it fires).
     Conn(ConnId),
-    /// An Engine.IO session's heartbeat / timeouts (re-checked when it fires).
-    Eio(String),
+    /// The Engine.IO server's earliest deadline (it re-checks when called).
+    Eio,
     /// The app tick.
     Tick,
     /// A deadline the app asked for through `App::next_due`.
@@ -81,9 +81,12 @@ pub struct Reactor<A: App> {
     open: usize,
     timers: Timers<Timer>,
     dirty: Vec<ConnId>,
-    eio: HashMap<String, eio::Session>,
-    sockets: HashMap<SocketId, (String, String)>,
-    next_socket: SocketId,
+    /// Every Engine.IO session and Socket.IO socket.
+    eio: eio_server::Server,
+    /// The server deadline armed on the timer heap.
+    eio_armed: Option<(Instant, timers::TimerId)>,
+    /// `drain_eio` is running (closing a connection inside it must not start another).
+    eio_draining: bool,
     /// The application.
     pub app: A,
     limits: Limits,
@@ -122,9 +125,12 @@ impl<A: App> Reactor<A> {
             open: 0,
             timers: Timers::default(),
             dirty: Vec::new(),
-            eio: HashMap::new(),
-            sockets: HashMap::new(),
-            next_socket: 1,
+            eio: {
+                let cfg = app.eio_config();
+                eio_server::Server::new(cfg, eio_server::Limits::for_config(&cfg))
+            },
+            eio_armed: None,
+            eio_draining: false,
             app,
             limits,
             stop: false,
@@ -396,8 +402,7 @@ impl<A: App> Reactor<A> {
             match step {
                 conn::Step::Idle => break,
                 conn::Step::Error(resp) => {
-                    c.write_response(&resp, false);
-                    c.close_after_write = true;
+                    c.reply_and_close(resp, CloseReason::BadRequest);
                     break;
                 }
                 conn::Step::Continue => {
@@ -406,13 +411,25 @@ impl<A: App> Reactor<A> {
                     break;
                 }
                 conn::Step::Request(req) => {
-                    let head_only = req.head.method == "HEAD";
-                    let keep_alive = req.head.keep_alive();
                     let peer = c.peer;
                     let outcome = self.app.http(id, peer, &req, now);
+                    self.mark_dirty(id);
                     match outcome {
-                        Outcome::EngineIo(kind) => self.eio_request(id, kind, req, now),
-                        Outcome::WsEcho => self.ws_upgrade(id, &req, WsTarget::Echo, now),
+                        Outcome::EngineIo(kind) => {
+                            let origin = self.app.eio_origin(req.head.header("origin"));
+                            let client = self.app.client_ip(peer, &req.head);
+                            self.eio
+                                .handle_request(id, &req, kind, origin, client, now.mono);
+                            self.drain_eio(now);
+                            // An upgrade: the bytes after the handshake are WebSocket frames.
+                            if self
+                                .conn_mut(id)
+                                .is_some_and(|c| matches!(c.phase, Phase::Ws(_)))
+                            {
+                                return self.process_ws(id, now);
+                            }
+                        }
+                        Outcome::WsEcho => return self.ws_upgrade_echo(id, &req, now),
                         Outcome::Metrics => {
                             let body = self.metrics_text();
                             let resp = crate::http::Response::new(
@@ -421,41 +438,33 @@ impl<A: App> Reactor<A> {
                                 body,
                             );
                             if let Some(c) = self.conn_mut(id) {
-                                c.write_response(&resp, head_only);
+                                c.reply(resp);
                             }
                         }
-                        other => {
-                            let Some(c) = self.conn_mut(id) else { return };
-                            match other {
-                                Outcome::Reply(mut resp) => {
-                                    if !keep_alive {
-                                        resp.close = true;
-                                    }
-                                    c.write_response(&resp, head_only);
-                                    c.close_after_write |= resp.close;
-                                }
-                                Outcome::Deferred => {
-                                    c.awaiting_reply = Some((head_only, keep_alive))
-                                }
-                                Outcome::Sse(head) => c.start_sse(&head),
-                                Outcome::Metrics => {}
-                                Outcome::EngineIo(_) | Outcome::WsEcho => {}
+                        Outcome::Reply(resp) => {
+                            if let Some(c) = self.conn_mut(id) {
+                                c.reply(resp);
+                            }
+                        }
+                        Outcome::Deferred => {}
+                        Outcome::Sse(head) => {
+                            if let Some(c) = self.conn_mut(id) {
+                                c.start_sse(&head);
                             }
                         }
                     }
-                    self.mark_dirty(id);
                 }
             }
         }
         if let Some(c) = self.conn_mut(id) {
             // A client that goes away while its reply is deferred (RPC, voice chain, long
             // poll) cancels it: close now, the app forgets what the connection waited for.
-            if c.read_closed && (c.phase_is_stream() || c.awaiting_reply.is_some()) {
+            if c.read_closed && (c.phase_is_stream() || c.awaiting_reply()) {
                 self.close(id, now);
                 return;
             }
             if c.read_closed && c.is_idle_http() {
-                c.close_after_write = true;
+                c.close_when_written(CloseReason::PeerGone);
             }
             let d = c.refresh_deadline(now.mono);
             // Flush only when there is something to write or the interest must change: a
@@ -468,7 +477,7 @@ impl<A: App> Reactor<A> {
             // Also when fill() stopped at a cap that parsing has since raised (a large body):
             // flush() reads the rest, which no new edge-triggered event would announce.
             let needs_flush = !c.wbuf.is_empty()
-                || c.close_after_write
+                || c.closing.is_some()
                 || c.interest != idle
                 || (c.unread && !c.reading_paused());
             self.arm_deadline(id, d);
@@ -495,7 +504,11 @@ impl<A: App> Reactor<A> {
                 self.outbound.on_tick(now.mono, self.poll.registry());
                 self.app.tick(now);
             }
-            Timer::Eio(sid) => self.eio_timer(&sid, now),
+            Timer::Eio => {
+                self.eio_armed = None;
+                self.eio.handle_timeout(now.mono);
+                self.drain_eio(now);
+            }
             Timer::AppDue => {
                 self.app_due_armed = None;
                 self.app.on_due(now);
@@ -506,10 +519,15 @@ impl<A: App> Reactor<A> {
                 c.armed = None;
                 match c.deadline {
                     Some(d) if d <= now.mono => {
-                        if let Some(resp) = c.on_deadline() {
-                            c.write_response(&resp, false);
+                        match c.on_deadline() {
+                            conn::Expired::Reply(resp) => {
+                                c.reply_and_close(resp, CloseReason::Timeout)
+                            }
+                            conn::Expired::CloseWhenWritten => {
+                                c.close_when_written(CloseReason::Timeout)
+                            }
+                            conn::Expired::CloseNow => return self.close(id, now),
                         }
-                        c.close_after_write = true;
                         self.mark_dirty(id);
                     }
                     d => self.arm_deadline(id, d),
@@ -520,22 +538,7 @@ impl<A: App> Reactor<A> {
 
     fn apply(&mut self, e: Effect, now: Now) {
         match e {
-            Effect::Reply { conn, resp } => {
-                let Some(c) = self.conn_mut(conn) else { return };
-                let Some((head_only, keep_alive)) = c.awaiting_reply.take() else {
-                    return;
-                };
-                let mut resp = resp;
-                if !keep_alive {
-                    resp.close = true;
-                }
-                c.write_response(&resp, head_only);
-                c.close_after_write |= resp.close;
-                self.mark_dirty(conn);
-                // Pipelined requests behind the deferred one can proceed now — in the next
-                // pass of end_turn, so their replies, too, leave only after a commit.
-                self.reprocess.push(conn);
-            }
+            Effect::Reply { conn, resp } => self.deferred_reply(conn, resp),
             Effect::Sse { conn, frame } => {
                 let Some(c) = self.conn_mut(conn) else { return };
                 if !c.push_sse(frame.as_bytes()) {
@@ -554,24 +557,8 @@ impl<A: App> Reactor<A> {
                 ack,
                 binary,
             } => {
-                let Some((_, nsp)) = self.sockets.get(&socket) else {
-                    return;
-                };
-                let mut data = Vec::with_capacity(args.len() + 1);
-                data.push(serde_json::Value::String(event));
-                data.extend(args);
-                let p = crate::socketio::Packet {
-                    kind: if binary.is_empty() {
-                        crate::socketio::PacketType::Event
-                    } else {
-                        crate::socketio::PacketType::BinaryEvent
-                    },
-                    nsp: nsp.clone(),
-                    id: ack,
-                    data: Some(serde_json::Value::Array(data)),
-                    attachments: binary.len(),
-                };
-                self.sio_send(socket, &p, binary, now);
+                self.eio.emit(socket, event, args, ack, binary, now.mono);
+                self.drain_eio(now);
             }
             Effect::Ack {
                 socket,
@@ -579,23 +566,13 @@ impl<A: App> Reactor<A> {
                 args,
                 binary,
             } => {
-                let Some((_, nsp)) = self.sockets.get(&socket) else {
-                    return;
-                };
-                let p = crate::socketio::Packet {
-                    kind: if binary.is_empty() {
-                        crate::socketio::PacketType::Ack
-                    } else {
-                        crate::socketio::PacketType::BinaryAck
-                    },
-                    nsp: nsp.clone(),
-                    id: Some(id),
-                    data: Some(serde_json::Value::Array(args)),
-                    attachments: binary.len(),
-                };
-                self.sio_send(socket, &p, binary, now);
+                self.eio.ack(socket, id, args, binary, now.mono);
+                self.drain_eio(now);
             }
-            Effect::Disconnect { socket } => self.sio_server_disconnect(socket, now),
+            Effect::Disconnect { socket } => {
+                self.eio.disconnect(socket, now.mono);
+                self.drain_eio(now);
+            }
             Effect::Timer { at, key } => {
                 self.timers.arm(at, Timer::App(key));
             }
@@ -628,7 +605,7 @@ impl<A: App> Reactor<A> {
         c.dirty = false;
         let alive = c.write_out();
         let done = !alive
-            || (c.close_after_write && c.wbuf.is_empty())
+            || (c.closing.is_some() && c.wbuf.is_empty())
             || (c.read_closed && c.phase_is_stream());
         if done {
             self.close(id, now);
@@ -661,8 +638,8 @@ impl<A: App> Reactor<A> {
             || (matches!(c.phase, Phase::Http(_))
                 && c.wbuf.is_empty()
                 && !c.rbuf.is_empty()
-                && c.awaiting_reply.is_none()
-                && !c.close_after_write)
+                && !c.awaiting_reply()
+                && c.closing.is_none())
         {
             // Not here: a reply written now would be flushed before its writes commit.
             self.reprocess.push(id);
@@ -682,13 +659,9 @@ impl<A: App> Reactor<A> {
         let _ = self.poll.registry().deregister(&mut c.stream);
         self.free.push(id.slot);
         self.open -= 1;
-        if let Phase::Ws(_, WsTarget::Eio(sid)) = &c.phase {
-            let sid = sid.clone();
-            self.eio_transport_closed(&sid, id, now);
-        }
-        if let Some(sid) = c.polling_for.take() {
-            self.eio_poll_closed(&sid, id);
-        }
+        drop(c); // the socket and both buffers go now
+        self.eio.conn_closed(id, now.mono);
+        self.drain_eio(now);
         self.app.conn_closed(id);
     }
 
@@ -754,6 +727,6 @@ impl<A: App> Reactor<A> {
                 Phase::Ws(..) => w += 1,
             }
         }
-        (h, s, w, self.eio.len())
+        (h, s, w, self.eio.session_count())
     }
 }

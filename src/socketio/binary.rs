@@ -6,9 +6,7 @@
 //! separate Engine.IO binary messages. hapid never interprets binary data, so the
 //! placeholders stay in the JSON and the frames are kept in order beside it.
 
-use serde_json::Value;
-
-use super::packet::{Packet, SioError};
+use super::packet::Packet;
 
 /// For binary packets: collects the attachments that follow a BinaryEvent/BinaryAck
 /// header packet. `push` returns true when complete. Placeholders
@@ -50,28 +48,6 @@ impl BinaryCollector {
     /// True when every announced attachment has arrived.
     pub fn is_complete(&self) -> bool {
         self.buffers.len() >= self.packet.attachments
-    }
-}
-
-/// The reference `reconstructPacket` check, done at decode time: every object with
-/// `"_placeholder": true` must carry an integer `num` below `attachments`.
-/// Recursion depth is bounded by serde_json's parse limit on the decoded value.
-pub(super) fn check_placeholders(v: &Value, attachments: usize) -> Result<(), SioError> {
-    match v {
-        Value::Array(items) => items
-            .iter()
-            .try_for_each(|x| check_placeholders(x, attachments)),
-        Value::Object(map) if map.get("_placeholder") == Some(&Value::Bool(true)) => {
-            let limit = u64::try_from(attachments).unwrap_or(u64::MAX);
-            match map.get("num").and_then(Value::as_u64) {
-                Some(n) if n < limit => Ok(()),
-                _ => Err(SioError::BadAttachments),
-            }
-        }
-        Value::Object(map) => map
-            .values()
-            .try_for_each(|x| check_placeholders(x, attachments)),
-        _ => Ok(()),
     }
 }
 
@@ -127,33 +103,6 @@ mod tests {
             }
             assert!(c.is_complete());
             assert_eq!(c.buffers.len(), n);
-        }
-    }
-
-    #[test]
-    fn placeholders() {
-        let ok = [
-            json!(["a", {"_placeholder": true, "num": 0}]),
-            json!({"x": [{"_placeholder": true, "num": 1}]}),
-            json!([{"_placeholder": false, "num": "x"}]),
-            json!([{"_placeholder": "true"}]),
-            json!("plain"),
-        ];
-        for v in &ok {
-            assert_eq!(check_placeholders(v, 2), Ok(()), "{v}");
-        }
-        let bad = [
-            json!([{"_placeholder": true, "num": 2}]),
-            json!([{"_placeholder": true, "num": 0.5}]),
-            json!([{"_placeholder": true, "num": null}]),
-            json!({"a": {"b": [{"_placeholder": true}]}}),
-        ];
-        for v in &bad {
-            assert_eq!(
-                check_placeholders(v, 2),
-                Err(SioError::BadAttachments),
-                "{v}"
-            );
         }
     }
 }

@@ -21,6 +21,7 @@
 mod binary;
 mod build;
 mod packet;
+mod placeholder;
 
 pub use binary::BinaryCollector;
 pub use build::{ack, connect_error, connect_ok, event, event_parts};

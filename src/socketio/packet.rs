@@ -10,7 +10,7 @@ use std::fmt::{self, Write as _};
 
 use serde_json::Value;
 
-use super::binary::check_placeholders;
+use super::placeholder::check_placeholders;
 
 /// Event names a peer may not use: they mean something to the Socket.IO libraries
 /// (socket.io-parser `RESERVED_EVENTS`). `error` is not among them (spec §5).
@@ -195,7 +195,7 @@ pub fn decode(s: &str, max_attachments: usize) -> Result<Packet, SioError> {
         return Err(SioError::BadPayload);
     }
     if let (true, Some(d)) = (kind.is_binary(), &data) {
-        check_placeholders(d, attachments)?;
+        check_placeholders(d, attachments).map_err(|_| SioError::BadAttachments)?;
     }
 
     Ok(Packet {
