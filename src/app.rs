@@ -152,17 +152,11 @@ pub trait App {
     fn body_limit(&self, head: &Head) -> usize;
     /// Handles an HTTP request.
     fn http(&mut self, conn: ConnId, peer: SocketAddr, req: &Request, now: Now) -> Outcome;
-    /// Periodic work (about once a second).
-    fn tick(&mut self, now: Now);
-    /// The earliest finer-grained deadline the app has (Unix ms), e.g. a 500 ms debounce.
-    fn next_due(&self) -> Option<i64> {
-        None
-    }
     /// The process is stopping: queue any last outbound calls (they get a short grace).
     fn on_shutdown(&mut self, _now: Now) {}
-    /// A deadline from [`App::next_due`] passed (may fire late or twice; re-check).
-    fn on_due(&mut self, _now: Now) {}
-    /// A timer armed with [`Effect::Timer`] is due.
+    /// A timer armed with [`Effect::Timer`] is due (the app's only clock callback: effects
+    /// queued before the first turn, e.g. by the app's constructor, are applied when the
+    /// reactor starts, so a constructor may arm timers too).
     fn on_timer(&mut self, _key: u64, _now: Now) {}
     /// Commits the turn's writes. An error stops the process.
     fn commit(&mut self) -> Result<(), String>;

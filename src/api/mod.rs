@@ -177,16 +177,8 @@ impl App for HapiApp {
         self.api.handle(&mut self.hub, conn, peer, req, now)
     }
 
-    fn tick(&mut self, now: Now) {
-        self.hub.tick(now);
-    }
-
-    fn next_due(&self) -> Option<i64> {
-        self.hub.next_due()
-    }
-
-    fn on_due(&mut self, now: Now) {
-        self.hub.on_due(now);
+    fn on_timer(&mut self, key: u64, now: Now) {
+        self.hub.on_timer(key, now);
     }
 
     fn on_shutdown(&mut self, _now: Now) {

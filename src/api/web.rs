@@ -108,7 +108,7 @@ pub fn route(
         ("POST" | "DELETE", ["push", "subscribe"]) => {
             super::machines::push_subscribe(hub, &caller, req, now)
         }
-        (_, ["events"]) if get => return events(hub, conn, req, &caller),
+        (_, ["events"]) if get => return events(hub, conn, req, &caller, now),
         ("POST", ["voice", "token"]) => match hub.voice_token(conn, &req.body, now) {
             Some(r) => r,
             None => return Outcome::Deferred,
@@ -304,7 +304,7 @@ pub fn js_number(s: &str) -> Option<f64> {
 }
 
 /// `GET /api/events` (spec/sse.md §1–3).
-fn events(hub: &mut Hub, conn: ConnId, req: &Request, caller: &Caller) -> Outcome {
+fn events(hub: &mut Hub, conn: ConnId, req: &Request, caller: &Caller, now: Now) -> Outcome {
     let q = &req.head.query;
     let present = |k: &str| query_param(q, k).filter(|v| !v.trim().is_empty());
     let all = query_param(q, "all").is_some_and(|v| v == "true" || v == "1");
@@ -339,7 +339,7 @@ fn events(hub: &mut Hub, conn: ConnId, req: &Request, caller: &Caller) -> Outcom
         machine_id,
         visible,
     };
-    hub.events.open(sub, last_event_id.as_deref(), &mut hub.fx);
+    hub.open_stream(sub, last_event_id.as_deref(), now);
     Outcome::Sse(head)
 }
 

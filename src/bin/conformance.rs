@@ -18,7 +18,7 @@
 //! synchronously, so a reply and the event after it that arrive in one read lose the event.
 //! The reference server (socket.io 4, configured as the suite's README says) passes only when
 //! its two writes happen to be read apart: on this machine 2 of 3 runs had such failures.
-//! The held effects are released by the app timer (`App::next_due` / `App::on_due`).
+//! The held effects are released by an app timer (`Effect::Timer` / `App::on_timer`).
 //!
 //! Usage: `conformance [PORT]` (listens on 127.0.0.1; port 0 picks a free one, printed).
 
@@ -30,22 +30,26 @@ use hapid::reactor::{Limits, Reactor};
 use serde_json::Value;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
+use std::time::{Duration, Instant};
 
 /// Namespaces the test suite may join.
 const NAMESPACES: [&str; 2] = ["/", "/custom"];
 
-/// How long after the CONNECT reply the `auth` event leaves (ms).
-const AUTH_GAP_MS: i64 = 20;
+/// How long after the CONNECT reply the `auth` event leaves.
+const AUTH_GAP: Duration = Duration::from_millis(20);
 
 struct ConformanceApp {
     fx: Vec<Effect>,
-    /// Effects held back (FIFO, so order is kept) until their time (Unix ms).
-    held: VecDeque<(i64, Effect)>,
+    /// Effects held back (FIFO, so order is kept) until their time.
+    held: VecDeque<(Instant, Effect)>,
 }
 
 impl ConformanceApp {
     fn emit_later(&mut self, e: Effect, now: Now) {
-        self.held.push_back((now.unix_ms + AUTH_GAP_MS, e));
+        let at = now.mono + AUTH_GAP;
+        self.held.push_back((at, e));
+        // One key is enough: each call releases whatever is due.
+        self.fx.push(Effect::Timer { at, key: 0 });
     }
 
     fn push(&mut self, e: Effect) {
@@ -72,16 +76,8 @@ impl App for ConformanceApp {
         }
     }
 
-    fn tick(&mut self, now: Now) {
-        self.on_due(now);
-    }
-
-    fn next_due(&self) -> Option<i64> {
-        self.held.front().map(|(at, _)| *at)
-    }
-
-    fn on_due(&mut self, now: Now) {
-        while self.held.front().is_some_and(|(at, _)| *at <= now.unix_ms) {
+    fn on_timer(&mut self, _key: u64, now: Now) {
+        while self.held.front().is_some_and(|(at, _)| *at <= now.mono) {
             if let Some((_, e)) = self.held.pop_front() {
                 self.fx.push(e);
             }

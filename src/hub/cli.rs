@@ -3,20 +3,28 @@
 //! events make (spec/cli-protocol.md §3, §6, §7; spec/lifecycle.md §3–7).
 
 use super::model::{Machine, Session};
+use super::timers::HubTimer;
 use super::{ConnId, Effect, Hub, HubError, Now, SocketId, uuid_v4};
+use super::{MACHINE_ALIVE_TTL_MS, SESSION_ALIVE_TTL_MS, mono_deadline};
 use crate::http::Response;
 use crate::store::MessageRow;
 use serde_json::{Value, json};
 use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 /// RPC calls time out after this (spec/cli-protocol.md §7.2).
-pub const RPC_TIMEOUT_MS: i64 = 30_000;
+pub const RPC_TIMEOUT: Duration = Duration::from_secs(30);
 /// Alive times older than this are ignored (spec/lifecycle.md §3.3).
 const ALIVE_WINDOW_MS: i64 = 600_000;
 /// After a web message, alives saying "not thinking" are overruled for this long.
-const THINKING_GRACE_MS: i64 = 3_000;
+const THINKING_GRACE: Duration = Duration::from_secs(3);
 /// Alive patches are re-broadcast at most this often without a change.
-const ALIVE_THROTTLE_MS: i64 = 10_000;
+const ALIVE_THROTTLE: Duration = Duration::from_secs(10);
+
+/// Whether an alive patch broadcast at `last` is due again at `now`.
+fn throttle_passed(last: Option<Instant>, now: Instant) -> bool {
+    last.is_none_or(|l| now.duration_since(l) > ALIVE_THROTTLE)
+}
 
 /// A connected `/cli` socket.
 #[derive(Debug, Default)]
@@ -52,7 +60,7 @@ pub enum RpcThen {
 #[derive(Debug)]
 pub struct Pending {
     pub method: String,
-    pub deadline_ms: i64,
+    pub deadline: Instant,
     pub then: RpcThen,
 }
 
@@ -385,7 +393,8 @@ impl Hub {
             active: false,
             active_at: t,
             seq: 0,
-            alive_broadcast_at: 0,
+            alive_broadcast_at: None,
+            alive_until: None,
         };
         self.store
             .put_machine(&m.to_row())
@@ -508,7 +517,7 @@ impl Hub {
         // from this patch (the CLI's own alive confirms it a moment later).
         if let Some(s) = self.sessions.get_mut(sid).filter(|s| s.active) {
             s.thinking = true;
-            s.thinking_grace_until = now.unix_ms + THINKING_GRACE_MS;
+            s.thinking_grace_until = Some(now.mono + THINKING_GRACE);
             let data = json!({"thinking": true, "activeTurnStartedAt": now.unix_ms});
             let ev = json!({"type": "session-updated", "sessionId": sid, "data": data});
             self.events.publish(&ns, ev, &mut self.fx);
@@ -634,6 +643,7 @@ impl Hub {
             m.runner_state_version += 1;
             m.active = true;
             m.active_at = m.active_at.max(now.unix_ms);
+            m.alive_until = Some(now.mono + Duration::from_millis(MACHINE_ALIVE_TTL_MS as u64));
         } else {
             m.metadata = value.clone();
             m.metadata_version += 1;
@@ -643,6 +653,9 @@ impl Hub {
         if self.store.put_machine(&m.to_row()).is_err() {
             *m = before;
             return Versioned::Error(None);
+        }
+        if let Some(at) = m.alive_until.filter(|_| runner) {
+            self.timers.arm(HubTimer::AliveExpiry, at, &mut self.fx);
         }
         let new_version = expected + 1;
         let full = m.to_json();
@@ -685,7 +698,10 @@ impl Hub {
         );
         s.active = true;
         s.active_at = s.active_at.max(t);
-        s.thinking = now.unix_ms < s.thinking_grace_until
+        let until = mono_deadline(now, s.active_at, SESSION_ALIVE_TTL_MS);
+        s.alive_until = Some(until);
+        self.timers.arm(HubTimer::AliveExpiry, until, &mut self.fx);
+        s.thinking = s.thinking_grace_until.is_some_and(|g| now.mono < g)
             || p.get("thinking")
                 .is_some_and(|v| v.as_bool().unwrap_or(false));
         s.thinking_at = t;
@@ -724,9 +740,9 @@ impl Hub {
             || pm != s.permission_mode
             || cm != s.collaboration_mode
             || model != s.model
-            || now.unix_ms - s.alive_broadcast_at > ALIVE_THROTTLE_MS;
+            || throttle_passed(s.alive_broadcast_at, now.mono);
         if changed {
-            s.alive_broadcast_at = now.unix_ms;
+            s.alive_broadcast_at = Some(now.mono);
             let mut data =
                 json!({ "active": true, "activeAt": s.active_at, "thinking": s.thinking });
             if let Some(o) = data.as_object_mut() {
@@ -794,8 +810,11 @@ impl Hub {
         let was_active = m.active;
         m.active = true;
         m.active_at = m.active_at.max(t);
-        if !was_active || now.unix_ms - m.alive_broadcast_at > ALIVE_THROTTLE_MS {
-            m.alive_broadcast_at = now.unix_ms;
+        let until = mono_deadline(now, m.active_at, MACHINE_ALIVE_TTL_MS);
+        m.alive_until = Some(until);
+        self.timers.arm(HubTimer::AliveExpiry, until, &mut self.fx);
+        if !was_active || throttle_passed(m.alive_broadcast_at, now.mono) {
+            m.alive_broadcast_at = Some(now.mono);
             let (ns, full) = (m.namespace.clone(), m.to_json());
             self.events.publish(
                 &ns,
@@ -857,14 +876,16 @@ impl Hub {
             ack: Some(id),
             binary: Vec::new(),
         });
+        let deadline = now.mono + RPC_TIMEOUT;
         self.cli.pending.insert(
             (socket, id),
             Pending {
                 method,
-                deadline_ms: now.unix_ms + RPC_TIMEOUT_MS,
+                deadline,
                 then,
             },
         );
+        self.arm(HubTimer::RpcTimeout, deadline);
     }
 
     /// The CLI acked an RPC.
@@ -879,19 +900,22 @@ impl Hub {
         self.rpc_finish(p.then, Ok(result), now);
     }
 
-    /// Fails calls past their deadline (called from the tick).
+    /// Fails calls past their deadline (the RPC timer).
     pub fn rpc_timeouts(&mut self, now: Now) {
         let due: Vec<(SocketId, u64)> = self
             .cli
             .pending
             .iter()
-            .filter(|(_, p)| p.deadline_ms <= now.unix_ms)
+            .filter(|(_, p)| p.deadline <= now.mono)
             .map(|(k, _)| *k)
             .collect();
         for key in due {
             if let Some(p) = self.cli.pending.remove(&key) {
                 self.rpc_finish(p.then, Err("operation has timed out".into()), now);
             }
+        }
+        if let Some(at) = self.cli.pending.values().map(|p| p.deadline).min() {
+            self.arm(HubTimer::RpcTimeout, at);
         }
     }
 
@@ -904,7 +928,7 @@ impl Hub {
                 message_id,
                 approve,
             } => {
-                self.telegram_decided(query_id, chat_id, message_id, approve, result.is_ok());
+                self.telegram_decided(query_id, chat_id, message_id, approve, result.is_ok(), now);
             }
             RpcThen::Resume { conn, old } => self.resume_spawned(conn, old, result, now),
             RpcThen::Reply { conn, shape } => {

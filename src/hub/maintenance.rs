@@ -1,10 +1,12 @@
 //! Operations: auth-failure throttling per client address, retention of old inactive
 //! sessions in bounded batches, and the hub's part of `/metrics`.
 
+use super::timers::HubTimer;
 use super::{Hub, Now};
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::net::IpAddr;
+use std::time::{Duration, Instant};
 
 /// Failures before delays start.
 const FREE_FAILURES: u32 = 5;
@@ -13,12 +15,15 @@ const MAX_DELAY_MS: i64 = 60_000;
 /// Addresses tracked; the stalest entry goes first when full.
 const TABLE_CAP: usize = 4096;
 /// Forget an address after this long without failures.
-const FORGET_MS: i64 = 15 * 60_000;
+const FORGET: Duration = Duration::from_secs(15 * 60);
 /// Messages deleted per retention batch: one batch (delete and commit, without a
 /// checkpoint) takes a fraction of a millisecond.
 const RETENTION_BATCH: i64 = 25;
 /// Shortest pause between two retention batches (ms).
 pub const RETENTION_PAUSE_MS: i64 = 25;
+/// With nothing to prune, retention looks again after this long (the victims are found by
+/// wall-clock age, and a Pi's clock may step by years at boot, so no exact date is trusted).
+const RETENTION_RECHECK: Duration = Duration::from_secs(3600);
 /// Largest share of the loop's time retention may take, in percent: after a batch that took
 /// `d`, the next one waits `d × (100 / share − 1)`. A batch whose commit ran a WAL
 /// checkpoint (two fsyncs) is followed by a longer pause, so a slow disk (an SD card) prunes
@@ -34,7 +39,7 @@ fn retention_pause_ms(took: std::time::Duration) -> i64 {
 /// Failed-auth bookkeeping.
 #[derive(Debug, Default)]
 pub struct Throttle {
-    table: HashMap<IpAddr, (u32, i64)>,
+    table: HashMap<IpAddr, (u32, Instant)>,
     /// Requests refused while throttled.
     pub refused: u64,
     /// Failures recorded.
@@ -49,7 +54,8 @@ impl Throttle {
             return None;
         }
         let delay = (100i64 << (n - FREE_FAILURES).min(20)).min(MAX_DELAY_MS);
-        let left = last + delay - now.unix_ms;
+        let until = last + Duration::from_millis(delay as u64);
+        let left = until.saturating_duration_since(now.mono).as_millis() as i64;
         (left > 0).then_some(left)
     }
 
@@ -66,7 +72,7 @@ impl Throttle {
         self.failures += 1;
         if self.table.len() >= TABLE_CAP && !self.table.contains_key(&ip) {
             self.table
-                .retain(|_, (_, last)| now.unix_ms - *last < FORGET_MS);
+                .retain(|_, (_, last)| now.mono.duration_since(*last) < FORGET);
             if self.table.len() >= TABLE_CAP
                 && let Some(oldest) = self
                     .table
@@ -77,9 +83,9 @@ impl Throttle {
                 self.table.remove(&oldest);
             }
         }
-        let e = self.table.entry(ip).or_insert((0, now.unix_ms));
+        let e = self.table.entry(ip).or_insert((0, now.mono));
         e.0 = e.0.saturating_add(1);
-        e.1 = now.unix_ms;
+        e.1 = now.mono;
         if e.0 == FREE_FAILURES || (e.0.is_power_of_two() && e.0 > FREE_FAILURES) {
             crate::log::warn(&format!(
                 "auth: {} failed attempts from {ip}; slowing it down",
@@ -95,11 +101,15 @@ impl Throttle {
 }
 
 impl Hub {
-    /// Deletes inactive sessions not updated for `days` days, [`RETENTION_BATCH`] messages
-    /// per batch and paced by [`RETENTION_SHARE_PERCENT`], so a large prune never stalls the
-    /// loop (called from the tick and from `on_due`).
-    pub fn retention(&mut self, days: u64, now: Now) {
-        if self.retention_due.is_some_and(|d| now.unix_ms < d) {
+    /// Deletes inactive sessions not updated for `retention_days` days, [`RETENTION_BATCH`]
+    /// messages per batch and paced by [`RETENTION_SHARE_PERCENT`], so a large prune never
+    /// stalls the loop (the retention timer: at start, between batches, and every
+    /// [`RETENTION_RECHECK`] while inactive sessions exist).
+    pub fn retention(&mut self, now: Now) {
+        let Some(days) = self.settings.retention_days else {
+            return;
+        };
+        if self.retention_due.is_some_and(|d| now.mono < d) {
             return;
         }
         self.retention_due = None;
@@ -111,6 +121,9 @@ impl Hub {
             .min_by_key(|s| s.updated_at)
             .map(|s| s.id.clone())
         else {
+            if self.sessions.values().any(|s| !s.active) {
+                self.arm(HubTimer::Retention, now.mono + RETENTION_RECHECK);
+            }
             return;
         };
         // Its own no-fsync commit (see `Store::housekeeping`); skipped for now when this turn
@@ -129,9 +142,10 @@ impl Hub {
             Ok(None) => std::time::Duration::ZERO,
             Err(e) => return crate::log::warn(&format!("retention: {e}")),
         };
-        // More may be left: come back after a pause in proportion to what this batch cost
-        // (through `Hub::next_due`), not on the next tick.
-        self.retention_due = Some(now.unix_ms + retention_pause_ms(took));
+        // More may be left: come back after a pause in proportion to what this batch cost.
+        let at = now.mono + Duration::from_millis(retention_pause_ms(took) as u64);
+        self.retention_due = Some(at);
+        self.arm(HubTimer::Retention, at);
     }
 
     /// The hub's metrics in Prometheus text format.
@@ -301,19 +315,19 @@ mod tests {
         let mut now = now0;
         let mut batches = 0;
         while hub.sessions.contains_key("old-a") || hub.sessions.contains_key("old-b") {
-            hub.retention(30, now);
+            hub.retention(now);
             hub.store.commit().unwrap();
             batches += 1;
             assert!(batches < 20, "retention does not finish");
             let due = hub
                 .retention_due
                 .expect("a prune in progress schedules its next batch");
-            assert!(due - now.unix_ms >= RETENTION_PAUSE_MS);
+            assert!(due - now.mono >= Duration::from_millis(RETENTION_PAUSE_MS as u64));
             // Not yet due: nothing happens.
             let before = hub.store.message_count().unwrap();
-            hub.retention(30, now);
+            hub.retention(now);
             assert_eq!(hub.store.message_count().unwrap(), before);
-            now.unix_ms = due;
+            now.mono = due;
         }
         // The oldest goes first, at most RETENTION_BATCH messages a batch: 7 + 60 = 1 + 3 batches.
         assert_eq!(batches, 4);
@@ -331,7 +345,7 @@ mod tests {
             .collect();
         assert_eq!(stored.len(), 2);
         // Nothing left to do: the next turn finds no victim and stops scheduling.
-        hub.retention(30, now);
+        hub.retention(now);
         assert_eq!(hub.retention_due, None);
         assert_eq!(hub.store.stats.housekeeping.count, 4);
         assert!(hub.store.integrity_ok());
@@ -345,15 +359,15 @@ mod tests {
         let (mut hub, dir) = hub_with(&[("old", now.unix_ms - 60 * DAY, 3)], now);
         // A write of this turn that a reply waits on: retention must not commit it early.
         hub.store.put_session(&row("new", now.unix_ms)).unwrap();
-        hub.retention(30, now);
+        hub.retention(now);
         assert_eq!(hub.store.message_count().unwrap(), 3);
         assert!(hub.store.dirty(), "the turn's transaction is still open");
         hub.store.commit().unwrap();
         let later = Now {
-            unix_ms: hub.retention_due.unwrap(),
+            mono: hub.retention_due.unwrap(),
             ..now
         };
-        hub.retention(30, later);
+        hub.retention(later);
         hub.store.commit().unwrap();
         assert!(!hub.sessions.contains_key("old"));
         drop(hub);
@@ -362,7 +376,6 @@ mod tests {
 
     #[test]
     fn pause_grows_with_the_cost_of_a_batch() {
-        use std::time::Duration;
         assert_eq!(retention_pause_ms(Duration::ZERO), RETENTION_PAUSE_MS);
         assert_eq!(retention_pause_ms(Duration::from_millis(2)), 198);
         assert_eq!(retention_pause_ms(Duration::from_secs(5)), 60_000);

@@ -14,6 +14,7 @@ pub mod resume;
 pub mod rpc;
 pub mod telegram;
 pub mod terminal;
+pub mod timers;
 pub mod todos;
 pub mod voice;
 
@@ -21,7 +22,8 @@ pub use crate::app::{ConnId, Effect, Now, SocketId};
 use crate::store::{Store, StoreError};
 use model::{Machine, Session};
 use std::collections::HashMap;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+use timers::{HubTimer, Timers};
 
 /// Who is waiting for an outbound request.
 #[derive(Debug)]
@@ -132,21 +134,33 @@ pub struct Hub {
     pub throttle: maintenance::Throttle,
     /// Sessions pruned by retention.
     pub retained: u64,
-    /// When the next retention batch runs (Unix ms), while a prune is in progress.
-    pub retention_due: Option<i64>,
+    /// When the next retention batch may run, while a prune is in progress.
+    pub retention_due: Option<Instant>,
     /// Outbound requests in flight, by id.
     pub outbound: HashMap<u64, OutOwner>,
     next_outbound: u64,
     /// Effects waiting for the end of the turn.
     pub fx: Vec<Effect>,
-    last_heartbeat: Instant,
-    last_sweep: Instant,
+    /// The armed deadline of each kind of hub timer.
+    pub timers: Timers,
 }
 
 /// Heartbeat period of event streams (spec/sse.md §3.1).
-pub const HEARTBEAT_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
-/// Expiry sweep period (spec/lifecycle.md §9).
-pub const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(30);
+/// A session without an alive for this long becomes inactive (spec/lifecycle.md §3.5).
+pub const SESSION_ALIVE_TTL_MS: i64 = 30_000;
+/// A machine without an alive for this long becomes inactive (spec/lifecycle.md §4.2).
+pub const MACHINE_ALIVE_TTL_MS: i64 = 45_000;
+
+/// The monotonic deadline of the wall-clock time `at_ms + ttl_ms`, as of `now` (for stored or
+/// peer-sent times that decide a deadline: converted once, when the time is learnt).
+pub fn mono_deadline(now: Now, at_ms: i64, ttl_ms: i64) -> Instant {
+    let left = at_ms
+        .saturating_add(ttl_ms)
+        .saturating_sub(now.unix_ms)
+        .max(0);
+    now.mono + Duration::from_millis(left as u64)
+}
 
 impl Hub {
     /// Loads every session and machine from the store.
@@ -161,10 +175,17 @@ impl Hub {
                 s.max_msg_seq = max;
             }
         }
-        let machines = store
+        let machines: HashMap<String, Machine> = store
             .load_machines()?
             .into_iter()
-            .map(|r| (r.id.clone(), Machine::from_row(r)))
+            .map(|r| {
+                let mut m = Machine::from_row(r);
+                // A machine stored active expires as if its last alive were its stored time.
+                if m.active {
+                    m.alive_until = Some(mono_deadline(now, m.active_at, MACHINE_ALIVE_TTL_MS));
+                }
+                (m.id.clone(), m)
+            })
             .collect();
         let notify = notify::Notify {
             telegram_enabled: settings.telegram_bot_token.is_some()
@@ -172,11 +193,11 @@ impl Hub {
             ..Default::default()
         };
         let terminals = terminal::Terminals {
-            idle_timeout_ms: settings.terminal_idle_timeout_ms as i64,
+            idle_timeout: Duration::from_millis(settings.terminal_idle_timeout_ms),
             max_per: settings.terminal_max,
             ..Default::default()
         };
-        Ok(Hub {
+        let mut hub = Hub {
             cli: cli::Cli::default(),
             resumes: Vec::new(),
             push: push::PushState::default(),
@@ -205,69 +226,100 @@ impl Hub {
             machines,
             events: events::Events::new(now),
             fx: Vec::new(),
-            last_heartbeat: now.mono,
-            last_sweep: now.mono,
-        })
+            timers: Timers::default(),
+        };
+        // The start-up work: the bot's first calls, a prune, the expiry of stored machines
+        // (queued now, applied after the reactor's first commit).
+        hub.telegram_drive(now);
+        if hub.settings.retention_days.is_some() {
+            hub.arm(HubTimer::Retention, now.mono);
+        }
+        hub.arm_expiry();
+        Ok(hub)
     }
 
-    /// Periodic work, called about once a second by the reactor.
-    pub fn tick(&mut self, now: Now) {
-        self.rpc_timeouts(now);
-        self.notify_tick(now);
-        self.terminal_idle(now);
-        self.resume_check(now);
-        self.push_retries(now);
-        self.telegram_drive(now);
-        if let Some(days) = self.settings.retention_days {
-            self.retention(days, now);
-        }
-        if now.mono.duration_since(self.last_heartbeat) >= HEARTBEAT_EVERY {
-            self.last_heartbeat = now.mono;
-            self.events.heartbeat(now, &mut self.fx);
-        }
-        if now.mono.duration_since(self.last_sweep) >= SWEEP_EVERY {
-            self.last_sweep = now.mono;
-            self.sweep(now);
+    /// Arms a hub timer (see [`timers`]).
+    pub fn arm(&mut self, t: HubTimer, at: Instant) {
+        self.timers.arm(t, at, &mut self.fx);
+    }
+
+    /// A hub timer is due (it may be late or doubled: each handler re-checks and re-arms).
+    pub fn on_timer(&mut self, key: u64, now: Now) {
+        let Some(t) = self.timers.fired(key, now.mono) else {
+            return;
+        };
+        match t {
+            HubTimer::RpcTimeout => self.rpc_timeouts(now),
+            HubTimer::ResumeWait => self.resume_check(now),
+            HubTimer::NotifyDebounce => self.notify_due(now),
+            HubTimer::PushRetry => self.push_retries(now),
+            HubTimer::Telegram => self.telegram_drive(now),
+            HubTimer::AliveExpiry => self.expire(now),
+            HubTimer::Heartbeat => self.heartbeat(now),
+            HubTimer::TerminalIdle => self.terminal_idle(now),
+            HubTimer::Retention => self.retention(now),
         }
     }
 
-    /// The earliest sub-second deadline: a notification debounce or a push retry (Unix ms).
-    pub fn next_due(&self) -> Option<i64> {
-        let retry = self.push.retry.iter().map(|(t, _)| *t).min();
-        [self.notify_next_due(), retry, self.retention_due]
-            .into_iter()
-            .flatten()
-            .min()
+    /// Event-stream heartbeats, every [`HEARTBEAT_EVERY`] while a stream is open.
+    fn heartbeat(&mut self, now: Now) {
+        if self.events.is_empty() {
+            return;
+        }
+        self.events.heartbeat(now, &mut self.fx);
+        self.arm(HubTimer::Heartbeat, now.mono + HEARTBEAT_EVERY);
     }
 
-    /// Runs what [`Hub::next_due`] announced.
-    pub fn on_due(&mut self, now: Now) {
-        self.notify_tick(now);
-        self.push_retries(now);
-        if let Some(days) = self.settings.retention_days {
-            self.retention(days, now);
-        }
+    /// Opens an event stream (and its heartbeat).
+    pub fn open_stream(
+        &mut self,
+        sub: events::Subscription,
+        last_event_id: Option<&str>,
+        now: Now,
+    ) -> events::Opened {
+        let opened = self.events.open(sub, last_event_id, &mut self.fx);
+        self.arm(HubTimer::Heartbeat, now.mono + HEARTBEAT_EVERY);
+        opened
     }
 
     /// Marks sessions (30 s) and machines (45 s) without alive inactive (spec/lifecycle.md §3.5).
-    pub fn sweep(&mut self, now: Now) {
+    fn expire(&mut self, now: Now) {
         let mut out = Vec::new();
         for s in self.sessions.values_mut() {
-            if s.active && now.unix_ms - s.active_at > 30_000 {
+            if s.active && s.alive_until.is_some_and(|u| u <= now.mono) {
                 s.active = false;
                 s.thinking = false;
-
+                s.alive_until = None;
                 out.push((s.namespace.clone(), serde_json::json!({"type": "session-updated", "sessionId": s.id, "data": {"active": false}})));
             }
         }
         for m in self.machines.values_mut() {
-            if m.active && now.unix_ms - m.active_at > 45_000 {
+            if m.active && m.alive_until.is_some_and(|u| u <= now.mono) {
                 m.active = false;
+                m.alive_until = None;
                 out.push((m.namespace.clone(), serde_json::json!({"type": "machine-updated", "machineId": m.id, "data": {"active": false}})));
             }
         }
         for (ns, ev) in out {
             self.events.publish(&ns, ev, &mut self.fx);
+        }
+        self.arm_expiry();
+    }
+
+    /// Arms the expiry timer for the earliest alive deadline, if any.
+    pub(crate) fn arm_expiry(&mut self) {
+        let sessions = self
+            .sessions
+            .values()
+            .filter(|s| s.active)
+            .filter_map(|s| s.alive_until);
+        let machines = self
+            .machines
+            .values()
+            .filter(|m| m.active)
+            .filter_map(|m| m.alive_until);
+        if let Some(at) = sessions.chain(machines).min() {
+            self.arm(HubTimer::AliveExpiry, at);
         }
     }
 

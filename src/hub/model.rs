@@ -9,6 +9,7 @@ use crate::store::{MachineRow, SessionRow};
 use serde::Serialize;
 use serde::ser::{SerializeMap, SerializeSeq, Serializer};
 use serde_json::{Map, Value, json};
+use std::time::Instant;
 
 /// Permission modes the v0.30.7 CLI accepts (spec/cli-protocol.md §3.7).
 pub const PERMISSION_MODES: &[&str] = &[
@@ -55,12 +56,14 @@ pub struct Session {
     pub permission_mode: Option<String>,
     pub collaboration_mode: Option<String>,
     /// Last time an alive patch was broadcast (throttle, spec/lifecycle.md §3.3).
-    pub alive_broadcast_at: i64,
+    pub alive_broadcast_at: Option<Instant>,
+    /// When the session becomes inactive without another alive (spec/lifecycle.md §3.5).
+    pub alive_until: Option<Instant>,
     /// Highest message seq of this session.
     pub max_msg_seq: i64,
     /// A web message was just sent: show "thinking" until this time even if an alive that
     /// predates the CLI's pickup says otherwise (the current web app's spinner).
-    pub thinking_grace_until: i64,
+    pub thinking_grace_until: Option<Instant>,
 }
 
 fn parse_json(text: &Option<String>) -> Value {
@@ -93,9 +96,10 @@ impl Session {
             thinking_at: 0,
             permission_mode: None,
             collaboration_mode: None,
-            alive_broadcast_at: 0,
+            alive_broadcast_at: None,
+            alive_until: None,
             max_msg_seq: 0,
-            thinking_grace_until: 0,
+            thinking_grace_until: None,
             id: r.id,
             tag: r.tag,
             namespace: r.namespace,
@@ -542,7 +546,10 @@ pub struct Machine {
     pub active: bool,
     pub active_at: i64,
     pub seq: i64,
-    pub alive_broadcast_at: i64,
+    /// Last time an alive patch was broadcast.
+    pub alive_broadcast_at: Option<Instant>,
+    /// When the machine becomes inactive without another alive (spec/lifecycle.md §4.2).
+    pub alive_until: Option<Instant>,
 }
 
 impl Machine {
@@ -553,7 +560,8 @@ impl Machine {
             runner_state: parse_json(&r.runner_state),
             active: r.active,
             active_at: r.active_at.unwrap_or(r.created_at),
-            alive_broadcast_at: 0,
+            alive_broadcast_at: None,
+            alive_until: None,
             id: r.id,
             namespace: r.namespace,
             created_at: r.created_at,

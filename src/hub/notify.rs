@@ -5,15 +5,17 @@
 //! The hub only decides; delivery is queued for the outbound channels (push, Telegram), each
 //! bounded, so a slow channel never holds the hub or another channel back.
 
+use super::timers::HubTimer;
 use super::{Hub, Now};
 use crate::push::payload;
 use serde_json::{Value, json};
 use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
 
 /// Debounce after a new permission request id appears.
-const DEBOUNCE_MS: i64 = 500;
+const DEBOUNCE: Duration = Duration::from_millis(500);
 /// Minimum gap between two "ready" notifications of a session.
-const READY_COOLDOWN_MS: i64 = 5_000;
+const READY_COOLDOWN: Duration = Duration::from_secs(5);
 
 /// What kind of notification.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,8 +43,8 @@ pub struct Notification {
 #[derive(Debug, Default)]
 pub(super) struct SessionState {
     known: HashSet<String>,
-    due_ms: Option<i64>,
-    last_ready_ms: i64,
+    due: Option<Instant>,
+    last_ready: Option<Instant>,
 }
 
 /// Per-session policy state and the channel queues.
@@ -90,7 +92,9 @@ impl Hub {
         let is_new = current.iter().any(|k| !st.known.contains(k));
         st.known = current;
         if is_new {
-            st.due_ms = Some(now.unix_ms + DEBOUNCE_MS);
+            let at = now.mono + DEBOUNCE;
+            st.due = Some(at);
+            self.arm(HubTimer::NotifyDebounce, at);
         }
     }
 
@@ -103,10 +107,13 @@ impl Hub {
             return;
         };
         let st = self.notify.state.entry(sid.to_string()).or_default();
-        if now.unix_ms - st.last_ready_ms < READY_COOLDOWN_MS {
+        if st
+            .last_ready
+            .is_some_and(|l| now.mono.duration_since(l) < READY_COOLDOWN)
+        {
             return;
         }
-        st.last_ready_ms = now.unix_ms;
+        st.last_ready = Some(now.mono);
         let metadata = s.exposed_metadata();
         let body = payload::ready_body(sid, &metadata);
         let toast_body = format!(
@@ -131,18 +138,28 @@ impl Hub {
         self.notify.state.remove(sid);
     }
 
-    /// Fires due permission debounces (called from the tick and after each turn).
-    pub fn notify_tick(&mut self, now: Now) {
+    /// Fires due permission debounces (the debounce timer).
+    pub fn notify_due(&mut self, now: Now) {
         let due: Vec<String> = self
             .notify
             .state
             .iter()
-            .filter(|(_, st)| st.due_ms.is_some_and(|d| d <= now.unix_ms))
+            .filter(|(_, st)| st.due.is_some_and(|d| d <= now.mono))
             .map(|(k, _)| k.clone())
             .collect();
+        if let Some(at) = self
+            .notify
+            .state
+            .values()
+            .filter_map(|s| s.due)
+            .filter(|d| *d > now.mono)
+            .min()
+        {
+            self.arm(HubTimer::NotifyDebounce, at);
+        }
         for sid in due {
             if let Some(st) = self.notify.state.get_mut(&sid) {
-                st.due_ms = None;
+                st.due = None;
             }
             let Some(s) = self.sessions.get(&sid).filter(|s| s.active) else {
                 continue;
@@ -179,11 +196,6 @@ impl Hub {
         }
     }
 
-    /// The earliest pending debounce (for the reactor's timer), in Unix ms.
-    pub fn notify_next_due(&self) -> Option<i64> {
-        self.notify.state.values().filter_map(|s| s.due_ms).min()
-    }
-
     /// Web channel (toast, else push) and Telegram channel.
     fn notify_dispatch(&mut self, n: Notification, now: Now) {
         self.notify.produced += 1;
@@ -197,7 +209,7 @@ impl Hub {
             self.push_notification(&n, now);
         }
         if self.notify.telegram_enabled {
-            self.telegram_notify(&n);
+            self.telegram_notify(&n, now);
         }
     }
 }

@@ -3,10 +3,11 @@
 //! gone subscriptions (404/410) or schedules one retry (429/5xx/network), in memory only.
 
 use super::notify::Notification;
+use super::timers::HubTimer;
 use super::{Effect, Hub, Now};
 use crate::http::client::{ClientRequest, ClientResponse, Url};
 use crate::push::{ece, vapid};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// `TTL` header (4 weeks, the web-push default).
 const TTL: &str = "2419200";
@@ -45,7 +46,7 @@ pub struct PushStats {
 /// Retries waiting for their time.
 #[derive(Debug, Default)]
 pub struct PushState {
-    pub retry: Vec<(i64, Attempt)>,
+    pub retry: Vec<(Instant, Attempt)>,
     pub stats: PushStats,
 }
 
@@ -172,21 +173,26 @@ impl Hub {
                 self.push.stats.retried += 1;
                 let mut a = a;
                 a.retries += 1;
-                self.push.retry.push((now.unix_ms + ms, a));
+                let at = now.mono + Duration::from_millis(ms.max(0) as u64);
+                self.push.retry.push((at, a));
+                self.arm(HubTimer::PushRetry, at);
             }
             _ => self.push.stats.failed += 1,
         }
     }
 
-    /// Sends retries that are due (from the tick).
+    /// Sends retries that are due (the retry timer).
     pub(super) fn push_retries(&mut self, now: Now) {
         if self.push.retry.is_empty() {
             return;
         }
         let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.push.retry)
             .into_iter()
-            .partition(|(t, _)| *t <= now.unix_ms);
+            .partition(|(t, _)| *t <= now.mono);
         self.push.retry = later;
+        if let Some(at) = self.push.retry.iter().map(|(t, _)| *t).min() {
+            self.arm(HubTimer::PushRetry, at);
+        }
         for (_, a) in due {
             self.push_send(a, now);
         }

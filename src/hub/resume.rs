@@ -2,12 +2,14 @@
 //! old session into the new one (spec/storage.md §3.7, in ONE transaction), and delete.
 
 use super::cli::RpcThen;
+use super::timers::HubTimer;
 use super::{ConnId, Effect, Hub, HubError, Now};
 use crate::http::Response;
 use serde_json::{Value, json};
+use std::time::{Duration, Instant};
 
 /// How long the spawned session has to become active.
-pub const RESUME_WAIT_MS: i64 = 15_000;
+pub const RESUME_WAIT: Duration = Duration::from_secs(15);
 
 /// A resume waiting for its new session to become active.
 #[derive(Debug, Clone)]
@@ -15,7 +17,7 @@ pub struct Waiting {
     pub conn: ConnId,
     pub old: String,
     pub new: String,
-    pub deadline_ms: i64,
+    pub deadline: Instant,
 }
 
 fn resume_error(status: u16, msg: &str, code: &str) -> Response {
@@ -116,8 +118,9 @@ impl Hub {
                     conn,
                     old,
                     new: new.to_string(),
-                    deadline_ms: now.unix_ms + RESUME_WAIT_MS,
+                    deadline: now.mono + RESUME_WAIT,
                 };
+                self.arm(HubTimer::ResumeWait, w.deadline);
                 self.resumes.push(w);
                 self.resume_check(now);
             }
@@ -155,12 +158,15 @@ impl Hub {
                     }
                 };
                 self.fx.push(Effect::Reply { conn: w.conn, resp });
-            } else if now.unix_ms >= w.deadline_ms {
+            } else if now.mono >= w.deadline {
                 let resp = resume_error(500, "Session failed to become active", "resume_failed");
                 self.fx.push(Effect::Reply { conn: w.conn, resp });
             } else {
                 self.resumes.push(w);
             }
+        }
+        if let Some(at) = self.resumes.iter().map(|w| w.deadline).min() {
+            self.arm(HubTimer::ResumeWait, at);
         }
     }
 

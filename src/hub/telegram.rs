@@ -8,17 +8,18 @@
 
 use super::cli::RpcThen;
 use super::notify::{Kind, Notification};
+use super::timers::HubTimer;
 use super::{Effect, Hub, Now, OutOwner};
 use crate::http::client::{ClientRequest, ClientResponse, Url};
 use crate::telegram::{self as tg, Action, BotInput, Command};
 use serde_json::{Value, json};
 use std::collections::VecDeque;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Long-poll hold asked of Telegram.
 const POLL_SECS: u64 = 30;
 /// A callback query is answered (silently, if need be) within this.
-const ANSWER_WITHIN_MS: i64 = 10_000;
+const ANSWER_WITHIN: Duration = Duration::from_secs(10);
 /// Outgoing calls waiting at most.
 const SEND_QUEUE_CAP: usize = 1024;
 
@@ -56,13 +57,13 @@ pub struct Bot {
     poll_in_flight: bool,
     start_in_flight: bool,
     /// Nothing is sent before this time (backoff, 429).
-    wait_until_ms: i64,
+    wait_until: Option<Instant>,
     backoff_ms: i64,
     sending: bool,
     queue: VecDeque<(&'static str, Value, bool)>,
     /// Callback queries waiting for their RPC: id → deadline for a silent answer (Telegram
     /// expires unanswered queries after ~15 s; the RPC may take 30 s).
-    unanswered: std::collections::HashMap<String, i64>,
+    unanswered: std::collections::HashMap<String, Instant>,
     /// Counters: sent, failed.
     pub stats: (u64, u64),
 }
@@ -79,7 +80,7 @@ impl Bot {
             offset: 1,
             poll_in_flight: false,
             start_in_flight: false,
-            wait_until_ms: 0,
+            wait_until: None,
             backoff_ms: 0,
             sending: false,
             queue: VecDeque::new(),
@@ -93,7 +94,7 @@ impl Bot {
             Some(s) => (s as i64).clamp(1, 3600) * 1000,
             None => (self.backoff_ms * 2).clamp(3_000, 60_000),
         };
-        self.wait_until_ms = now.unix_ms + self.backoff_ms;
+        self.wait_until = Some(now.mono + Duration::from_millis(self.backoff_ms as u64));
     }
 }
 
@@ -123,19 +124,23 @@ impl Hub {
         self.fx.push(Effect::Outbound { id, req, timeout });
     }
 
-    /// Drives the bot: startup calls, the next poll, the send queue (from the tick and after
-    /// each response).
+    /// Drives the bot: startup calls, the next poll, the send queue (at start, after each
+    /// response or queued message, and on the bot's timer: the end of a backoff, a callback
+    /// query's silent answer).
     pub fn telegram_drive(&mut self, now: Now) {
         let Some(bot) = self.telegram.as_mut() else {
             return;
         };
-        if bot.phase == Phase::Stopped || now.unix_ms < bot.wait_until_ms {
+        if bot.phase == Phase::Stopped {
             return;
+        }
+        if let Some(at) = bot.wait_until.filter(|w| now.mono < *w) {
+            return self.timers.arm(HubTimer::Telegram, at, &mut self.fx);
         }
         let late: Vec<String> = bot
             .unanswered
             .iter()
-            .filter(|(_, d)| **d <= now.unix_ms)
+            .filter(|(_, d)| **d <= now.mono)
             .map(|(q, _)| q.clone())
             .collect();
         for q in late {
@@ -143,6 +148,12 @@ impl Hub {
             bot.queue
                 .push_back(("answerCallbackQuery", tg::answer_callback(&q, None), false));
         }
+        if let Some(at) = bot.unanswered.values().min().copied() {
+            self.timers.arm(HubTimer::Telegram, at, &mut self.fx);
+        }
+        let Some(bot) = self.telegram.as_mut() else {
+            return;
+        };
         match bot.phase {
             Phase::Starting if !bot.start_in_flight => {
                 bot.start_in_flight = true;
@@ -303,7 +314,7 @@ impl Hub {
                                 crate::log::warn(
                                     "telegram: another instance is polling this bot (409); retrying in 60 s",
                                 );
-                                bot.wait_until_ms = now.unix_ms + 60_000;
+                                bot.wait_until = Some(now.mono + Duration::from_secs(60));
                             }
                             _ => bot.backoff(now, retry_after.or(Some(3)).filter(|_| code == 429)),
                         }
@@ -406,8 +417,9 @@ impl Hub {
                 let approve = action == Action::Approve;
                 let sid = s.id.clone();
                 if let Some(b) = self.telegram.as_mut() {
-                    b.unanswered
-                        .insert(query_id.clone(), now.unix_ms + ANSWER_WITHIN_MS);
+                    let at = now.mono + ANSWER_WITHIN;
+                    b.unanswered.insert(query_id.clone(), at);
+                    self.arm(HubTimer::Telegram, at);
                 }
                 let then = RpcThen::Telegram {
                     query_id,
@@ -429,12 +441,14 @@ impl Hub {
         message_id: Option<i64>,
         approve: bool,
         ok: bool,
+        now: Now,
     ) {
         if !ok {
-            return self.tg_send(
+            self.tg_send(
                 "answerCallbackQuery",
                 tg::answer_callback(&query_id, Some("An error occurred")),
             );
+            return self.telegram_drive(now);
         }
         let text = if approve { "Approved!" } else { "Denied" };
         self.tg_send(
@@ -444,10 +458,11 @@ impl Hub {
         if let (Some(c), Some(m)) = (chat_id, message_id) {
             self.tg_send("editMessageText", tg::edit_after_decision(c, m, approve));
         }
+        self.telegram_drive(now);
     }
 
     /// Sends a notification to every chat bound to its namespace.
-    pub(super) fn telegram_notify(&mut self, n: &Notification) {
+    pub(super) fn telegram_notify(&mut self, n: &Notification, now: Now) {
         let public_url = match &self.telegram {
             Some(b) if b.phase != Phase::Stopped => b.public_url.clone(),
             _ => return,
@@ -475,5 +490,6 @@ impl Hub {
             };
             self.tg_send("sendMessage", body);
         }
+        self.telegram_drive(now);
     }
 }

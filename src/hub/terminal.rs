@@ -1,9 +1,11 @@
 //! Web terminals: the `/terminal` namespace relayed to the session's CLI socket
 //! (spec/cli-protocol.md §9, spec/http-general.md §10).
 
+use super::timers::HubTimer;
 use super::{Effect, Hub, Now, SocketId};
 use serde_json::{Value, json};
 use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 /// One open terminal.
 #[derive(Debug, Clone)]
@@ -11,7 +13,7 @@ pub struct Terminal {
     pub session_id: String,
     pub web: SocketId,
     pub cli: SocketId,
-    pub last_activity_ms: i64,
+    pub last_activity: Instant,
 }
 
 /// Terminal registry: terminal id → terminal, and the web sockets of `/terminal`.
@@ -19,7 +21,7 @@ pub struct Terminal {
 pub struct Terminals {
     pub open: HashMap<String, Terminal>,
     pub web_sockets: HashMap<SocketId, String>,
-    pub idle_timeout_ms: i64,
+    pub idle_timeout: Duration,
     pub max_per: usize,
 }
 
@@ -134,9 +136,11 @@ impl Hub {
                         session_id: sid.clone(),
                         web: socket,
                         cli,
-                        last_activity_ms: now.unix_ms,
+                        last_activity: now.mono,
                     },
                 );
+                let at = now.mono + self.terminals.idle_timeout;
+                self.arm(HubTimer::TerminalIdle, at);
                 self.emit(
                     cli,
                     "terminal:open",
@@ -169,7 +173,7 @@ impl Hub {
                     }
                     _ => {}
                 }
-                t.last_activity_ms = now.unix_ms;
+                t.last_activity = now.mono;
                 let cli = t.cli;
                 if name == "terminal:close" {
                     self.terminals.open.remove(&tid);
@@ -197,7 +201,7 @@ impl Hub {
         let Some(t) = self.terminals.open.get_mut(tid).filter(|t| t.cli == socket) else {
             return;
         };
-        t.last_activity_ms = now.unix_ms;
+        t.last_activity = now.mono;
         let web = t.web;
         if name == "terminal:exit" {
             self.terminals.open.remove(tid);
@@ -205,16 +209,27 @@ impl Hub {
         self.emit(web, name, p.clone());
     }
 
-    /// Closes idle terminals (from the tick).
+    /// Closes idle terminals (the idle timer).
     pub fn terminal_idle(&mut self, now: Now) {
-        let limit = self.terminals.idle_timeout_ms;
+        let limit = self.terminals.idle_timeout;
         let idle: Vec<String> = self
             .terminals
             .open
             .iter()
-            .filter(|(_, t)| now.unix_ms - t.last_activity_ms > limit)
+            .filter(|(_, t)| now.mono.duration_since(t.last_activity) > limit)
             .map(|(k, _)| k.clone())
             .collect();
+        let next = self
+            .terminals
+            .open
+            .values()
+            .map(|t| t.last_activity + limit)
+            .filter(|at| *at > now.mono)
+            .min();
+        if let Some(at) = next {
+            // Just past the limit, as the check is "longer than".
+            self.arm(HubTimer::TerminalIdle, at + Duration::from_millis(1));
+        }
         for tid in idle {
             if let Some(t) = self.terminals.open.remove(&tid) {
                 self.emit(

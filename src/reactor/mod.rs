@@ -33,9 +33,6 @@ const SIGNALS: Token = Token(1);
 const WAKER: Token = Token(2);
 const FIRST_CONN: usize = 3;
 
-/// App-wide periodic work (expiry sweep, heartbeats, call timeouts) runs on this tick.
-const TICK: Duration = Duration::from_secs(1);
-
 /// What a timer is for.
 #[derive(Debug, Clone)]
 enum Timer {
@@ -43,12 +40,10 @@ enum Timer {
     Conn(ConnId),
     /// The Engine.IO server's earliest deadline (it re-checks when called).
     Eio,
-    /// The app tick.
-    Tick,
-    /// A deadline the app asked for through `App::next_due`.
-    AppDue,
     /// A timer the app armed with `Effect::Timer`.
     App(u64),
+    /// An outbound request's deadline (re-checked when it fires).
+    Outbound,
 }
 
 struct Slot {
@@ -95,8 +90,6 @@ pub struct Reactor<A: App> {
     pub stats: Stats,
     /// The outbound HTTP(S) client.
     pub outbound: outbound::Outbound,
-    /// The app deadline a timer is armed for (Unix ms).
-    app_due_armed: Option<i64>,
     /// Connections to process again after this pass's commit (see `end_turn`).
     reprocess: Vec<ConnId>,
 }
@@ -115,7 +108,6 @@ impl<A: App> Reactor<A> {
         let outbound = outbound::Outbound::new(waker)?;
         Ok(Reactor {
             outbound,
-            app_due_armed: None,
             reprocess: Vec::new(),
             poll,
             listener: Some(listener),
@@ -149,7 +141,8 @@ impl<A: App> Reactor<A> {
     /// Runs until SIGTERM/SIGINT; then stops accepting, commits and closes.
     pub fn run(&mut self) -> Result<(), String> {
         let mut events = Events::with_capacity(1024);
-        self.timers.arm(Instant::now() + TICK, Timer::Tick);
+        // What the app queued before the first turn (start-up timers and calls).
+        self.end_turn(Now::read())?;
         while !self.stop {
             let timeout = self
                 .timers
@@ -218,13 +211,6 @@ impl<A: App> Reactor<A> {
             for id in again {
                 self.process(id, now);
             }
-        }
-        if let Some(due) = self.app.next_due()
-            && self.app_due_armed.is_none_or(|a| due < a)
-        {
-            self.app_due_armed = Some(due);
-            let wait = Duration::from_millis(due.saturating_sub(now.unix_ms).max(0) as u64);
-            self.timers.arm(now.mono + wait, Timer::AppDue);
         }
         Ok(())
     }
@@ -499,21 +485,13 @@ impl<A: App> Reactor<A> {
 
     fn on_timer(&mut self, t: Timer, now: Now) {
         match t {
-            Timer::Tick => {
-                self.timers.arm(now.mono + TICK, Timer::Tick);
-                self.outbound.on_tick(now.mono, self.poll.registry());
-                self.app.tick(now);
-            }
             Timer::Eio => {
                 self.eio_armed = None;
                 self.eio.handle_timeout(now.mono);
                 self.drain_eio(now);
             }
-            Timer::AppDue => {
-                self.app_due_armed = None;
-                self.app.on_due(now);
-            }
             Timer::App(key) => self.app.on_timer(key, now),
+            Timer::Outbound => self.outbound.on_deadline(now.mono, self.poll.registry()),
             Timer::Conn(id) => {
                 let Some(c) = self.conn_mut(id) else { return };
                 c.armed = None;
@@ -579,6 +557,7 @@ impl<A: App> Reactor<A> {
             Effect::Outbound { id, req, timeout } => {
                 let job = outbound::Job { id, req, timeout };
                 self.outbound.submit(job, now.mono, self.poll.registry());
+                self.timers.arm(now.mono + timeout, Timer::Outbound);
             }
         }
     }

@@ -261,8 +261,9 @@ impl Outbound {
         self.start_more(now, registry);
     }
 
-    /// Fails requests past their deadline.
-    pub fn on_tick(&mut self, now: Instant, registry: &Registry) {
+    /// Fails requests past their deadline (the reactor arms a timer at each request's
+    /// deadline when it is submitted; a fire finds whatever is due then).
+    pub fn on_deadline(&mut self, now: Instant, registry: &Registry) {
         let late: Vec<usize> = self
             .active
             .iter()
