@@ -11,6 +11,8 @@ mod machines;
 mod resume;
 mod sessions;
 mod socket_cli;
+#[cfg(test)]
+mod transcript;
 mod web;
 pub mod web_app;
 
