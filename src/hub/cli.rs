@@ -5,7 +5,7 @@
 use super::model::{Machine, Session};
 use super::timers::HubTimer;
 use super::{ConnId, Effect, Hub, HubError, Now, SocketId, uuid_v4};
-use super::{MACHINE_ALIVE_TTL_MS, SESSION_ALIVE_TTL_MS, mono_deadline};
+use super::{MACHINE_ALIVE_TTL_MS, SESSION_ALIVE_TTL_MS, inactive_at};
 use crate::http::Response;
 use crate::store::MessageRow;
 use serde_json::{Value, json};
@@ -643,7 +643,7 @@ impl Hub {
             m.runner_state_version += 1;
             m.active = true;
             m.active_at = m.active_at.max(now.unix_ms);
-            m.alive_until = Some(now.mono + Duration::from_millis(MACHINE_ALIVE_TTL_MS as u64));
+            m.alive_until = Some(inactive_at(now, now.unix_ms, MACHINE_ALIVE_TTL_MS));
         } else {
             m.metadata = value.clone();
             m.metadata_version += 1;
@@ -698,7 +698,7 @@ impl Hub {
         );
         s.active = true;
         s.active_at = s.active_at.max(t);
-        let until = mono_deadline(now, s.active_at, SESSION_ALIVE_TTL_MS);
+        let until = inactive_at(now, s.active_at, SESSION_ALIVE_TTL_MS);
         s.alive_until = Some(until);
         self.timers.arm(HubTimer::AliveExpiry, until, &mut self.fx);
         s.thinking = s.thinking_grace_until.is_some_and(|g| now.mono < g)
@@ -810,7 +810,7 @@ impl Hub {
         let was_active = m.active;
         m.active = true;
         m.active_at = m.active_at.max(t);
-        let until = mono_deadline(now, m.active_at, MACHINE_ALIVE_TTL_MS);
+        let until = inactive_at(now, m.active_at, MACHINE_ALIVE_TTL_MS);
         m.alive_until = Some(until);
         self.timers.arm(HubTimer::AliveExpiry, until, &mut self.fx);
         if !was_active || throttle_passed(m.alive_broadcast_at, now.mono) {

@@ -162,6 +162,13 @@ pub fn mono_deadline(now: Now, at_ms: i64, ttl_ms: i64) -> Instant {
     now.mono + Duration::from_millis(left as u64)
 }
 
+/// When a session or machine last alive at `active_at_ms` becomes inactive: the first
+/// millisecond at which its silence is *more* than `ttl_ms` (spec/lifecycle.md §3.5: the
+/// outcome must fall in (ttl, ttl + 5 s]).
+pub fn inactive_at(now: Now, active_at_ms: i64, ttl_ms: i64) -> Instant {
+    mono_deadline(now, active_at_ms, ttl_ms.saturating_add(1))
+}
+
 impl Hub {
     /// Loads every session and machine from the store.
     pub fn new(settings: HubSettings, store: Store, now: Now) -> Result<Hub, StoreError> {
@@ -182,7 +189,7 @@ impl Hub {
                 let mut m = Machine::from_row(r);
                 // A machine stored active expires as if its last alive were its stored time.
                 if m.active {
-                    m.alive_until = Some(mono_deadline(now, m.active_at, MACHINE_ALIVE_TTL_MS));
+                    m.alive_until = Some(inactive_at(now, m.active_at, MACHINE_ALIVE_TTL_MS));
                 }
                 (m.id.clone(), m)
             })

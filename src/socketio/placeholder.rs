@@ -55,11 +55,7 @@ mod tests {
             json!({"a": {"b": [{"_placeholder": true}]}}),
         ];
         for v in &bad {
-            assert_eq!(
-                check_placeholders(v, 2),
-                Err(BadPlaceholder),
-                "{v}"
-            );
+            assert_eq!(check_placeholders(v, 2), Err(BadPlaceholder), "{v}");
         }
     }
 }

@@ -43,27 +43,28 @@ fn monotonic_time_makes_the_debounce_and_the_rpc_timeout_due() {
     h.expect("");
     h.advance(1);
     h.expect("out#1 POST https://push.example/1");
+    // The RPC was made at 0.8 s with a 30 s timeout: it fails at 30.8 s, not a millisecond early
+    // (0.5 s have passed since).
     h.advance(29_499);
     h.expect("");
-    // Due at 30.8 s; the legacy once-a-second tick fails it at 31 s.
-    h.advance(1_000);
+    h.advance(1);
     h.expect(r#"http POST /api/sessions/S/abort 500 {"error":"operation has timed out"}"#);
 }
 
 #[test]
-#[ignore = "hub deadlines are still on the wall clock (issue 13 item 4)"]
 fn a_wall_clock_step_forward_fires_nothing_early() {
     let mut h = Harness::new();
     pending_rpc_and_debounce(&mut h);
     h.step_wall(3_600_000);
-    // 0.4 s pass, a tick among them: neither deadline is due by monotonic time.
+    // 0.4 s pass: neither deadline is due by monotonic time.
     h.advance(400);
     h.expect("");
     h.advance(100);
     h.expect("out#1 POST https://push.example/1");
+    // The RPC was made at 0.8 s with a 30 s timeout: it fails at 30.8 s, not a millisecond early
+    // (0.5 s have passed since).
     h.advance(29_499);
     h.expect("");
-    // Due at 30.8 s; the legacy once-a-second tick fails it at 31 s.
-    h.advance(1_000);
+    h.advance(1);
     h.expect(r#"http POST /api/sessions/S/abort 500 {"error":"operation has timed out"}"#);
 }

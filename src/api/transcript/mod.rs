@@ -104,23 +104,13 @@ impl Reply {
     }
 }
 
-/// What a due timer does.
-#[derive(Debug, Clone, Copy)]
-enum Fire {
-    /// `App::on_timer(key)`.
-    App(u64),
-    /// `App::tick` (legacy; goes with `tick`).
-    Tick,
-    /// `App::on_due` (legacy; goes with `next_due`/`on_due`).
-    AppDue,
-}
-
 #[derive(Debug)]
 struct Due {
     /// Monotonic offset from the harness's base instant.
     at: Duration,
     seq: u64,
-    fire: Fire,
+    /// The key the app armed it with (`Effect::Timer`).
+    key: u64,
 }
 
 /// One transcript line: the peer it went to and what it says.
@@ -166,9 +156,6 @@ pub struct Harness {
     wall_ms: i64,
     timers: Vec<Due>,
     timer_seq: u64,
-    /// The legacy `next_due` deadline already armed (the reactor's `app_due_armed`).
-    due_armed: Option<i64>,
-    tick_armed: bool,
     aliases: Vec<(String, String)>,
     sockets: HashMap<SocketId, String>,
     next_socket: SocketId,
@@ -218,8 +205,6 @@ impl Harness {
             wall_ms: T0,
             timers: Vec::new(),
             timer_seq: 0,
-            due_armed: None,
-            tick_armed: false,
             aliases: Vec::new(),
             sockets: HashMap::new(),
             next_socket: 1,
@@ -252,12 +237,12 @@ impl Harness {
 
     // ---- the reactor's part ----
 
-    fn arm(&mut self, at: Duration, fire: Fire) {
+    fn arm(&mut self, at: Duration, key: u64) {
         self.timer_seq += 1;
         self.timers.push(Due {
             at,
             seq: self.timer_seq,
-            fire,
+            key,
         });
     }
 
@@ -278,40 +263,11 @@ impl Harness {
             batch.sort_by(|a, b| a.to.cmp(&b.to));
             self.lines.extend(batch);
         }
-        self.legacy_deadlines();
     }
 
-    /// LEGACY — the reactor's once-a-second `App::tick` and its `App::next_due`/`on_due`
-    /// timer. Delete this call (and the `Fire::Tick` and `Fire::AppDue` arms of [`Harness::fire`])
-    /// once every hub deadline is an `Effect::Timer`; `Fire` then loses its legacy variants.
-    fn legacy_deadlines(&mut self) {
-        if !self.tick_armed {
-            self.tick_armed = true;
-            self.arm(self.mono + Duration::from_secs(1), Fire::Tick);
-        }
-        if let Some(due) = self.app.next_due()
-            && self.due_armed.is_none_or(|a| due < a)
-        {
-            self.due_armed = Some(due);
-            let wait = Duration::from_millis(due.saturating_sub(self.wall_ms).max(0) as u64);
-            self.arm(self.mono + wait, Fire::AppDue);
-        }
-    }
-
-    fn fire(&mut self, fire: Fire) {
+    fn fire(&mut self, key: u64) {
         let now = self.now();
-        match fire {
-            Fire::App(key) => self.app.on_timer(key, now),
-            // LEGACY, with `legacy_deadlines`.
-            Fire::Tick => {
-                self.arm(self.mono + Duration::from_secs(1), Fire::Tick);
-                self.app.tick(now);
-            }
-            Fire::AppDue => {
-                self.due_armed = None;
-                self.app.on_due(now);
-            }
-        }
+        self.app.on_timer(key, now);
         self.finish_turn();
     }
 
@@ -333,7 +289,7 @@ impl Harness {
                 self.wall_ms += (d.at - self.mono).as_millis() as i64;
                 self.mono = d.at;
             }
-            self.fire(d.fire);
+            self.fire(d.key);
         }
         self.wall_ms += (target - self.mono).as_millis() as i64;
         self.mono = target;
@@ -403,7 +359,7 @@ impl Harness {
             }
             Effect::Timer { at, key } => {
                 let at = at.saturating_duration_since(self.base);
-                self.arm(at, Fire::App(key));
+                self.arm(at, key);
                 None
             }
             Effect::Outbound { id, req, .. } => {
