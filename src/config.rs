@@ -52,6 +52,10 @@ pub struct Config {
     pub terminal_max: usize,
     pub log_file: Option<PathBuf>,
     pub vapid: crate::push::vapid::VapidKeys,
+    /// `HAPID_TLS_CERT` and `HAPID_TLS_KEY`: serve HTTPS with these PEM files.
+    pub tls: Option<(PathBuf, PathBuf)>,
+    /// `HAPID_TLS_REDIRECT_PORT`: a plain-HTTP port answering 308 to https.
+    pub tls_redirect_port: Option<u16>,
 }
 
 /// `(name, default, meaning)` of every variable, for `hapid --help`.
@@ -146,6 +150,21 @@ pub const ENV_HELP: &[(&str, &str, &str)] = &[
         "hapid: log file, reopened on SIGHUP",
     ),
     (
+        "HAPID_TLS_CERT",
+        "unset (plain HTTP)",
+        "hapid: PEM certificate chain; with HAPID_TLS_KEY serves HTTPS (reloaded on SIGHUP)",
+    ),
+    (
+        "HAPID_TLS_KEY",
+        "unset",
+        "hapid: PEM private key of HAPID_TLS_CERT",
+    ),
+    (
+        "HAPID_TLS_REDIRECT_PORT",
+        "unset",
+        "hapid: plain-HTTP port that redirects (308) to HTTPS",
+    ),
+    (
         "HAPID_PUSH_ALLOW_HTTP",
         "0",
         "hapid, tests only: allow http:// push endpoints and API bases",
@@ -231,6 +250,28 @@ impl Config {
                 None => 3006,
             },
         };
+        let tls = match (get("HAPID_TLS_CERT"), get("HAPID_TLS_KEY")) {
+            (Some(c), Some(k)) => Some((expand(c), expand(k))),
+            (None, None) => None,
+            (Some(_), None) => return Err("HAPID_TLS_CERT is set but HAPID_TLS_KEY is not".into()),
+            (None, Some(_)) => return Err("HAPID_TLS_KEY is set but HAPID_TLS_CERT is not".into()),
+        };
+        let tls_redirect_port = match get("HAPID_TLS_REDIRECT_PORT") {
+            None => None,
+            Some(_) if tls.is_none() => {
+                return Err(
+                    "HAPID_TLS_REDIRECT_PORT needs HAPID_TLS_CERT and HAPID_TLS_KEY".into(),
+                );
+            }
+            Some(p) => Some(
+                p.trim()
+                    .parse::<u16>()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or("HAPID_TLS_REDIRECT_PORT must be a valid port number")?,
+            ),
+        };
+        let scheme = if tls.is_some() { "https" } else { "http" };
         let public_url = match get("HAPI_PUBLIC_URL") {
             Some(u) => {
                 dirty |= persist(&mut settings, "publicUrl", json!(u));
@@ -240,7 +281,7 @@ impl Config {
                 .get("publicUrl")
                 .and_then(Value::as_str)
                 .map(str::to_string)
-                .unwrap_or_else(|| format!("http://localhost:{listen_port}")),
+                .unwrap_or_else(|| format!("{scheme}://localhost:{listen_port}")),
         };
         let trusted_proxies =
             crate::http::forwarded::parse_list(&get("HAPID_TRUSTED_PROXIES").unwrap_or_default())
@@ -370,6 +411,8 @@ impl Config {
             terminal_max: num("HAPI_TERMINAL_MAX_TERMINALS", 4) as usize,
             log_file: get("HAPID_LOG_FILE").map(expand),
             vapid,
+            tls,
+            tls_redirect_port,
         })
     }
 }

@@ -107,6 +107,13 @@ fn run(backup: Option<String>) -> Result<(), String> {
              set a long random CLI_API_TOKEN or remove it to have one generated",
         );
     }
+    // Bad certificate files stop the start-up before anything else is opened.
+    let tls = match &cfg.tls {
+        Some((cert, key)) => {
+            Some(reactor::tls::Acceptor::load(cert, key).map_err(|e| e.to_string())?)
+        }
+        None => None,
+    };
     let _lock = hapid::store::lock_database(&cfg.db_path)?;
     let store = Store::open(&cfg.db_path).map_err(|e| format!("{}: {e}", cfg.db_path.display()))?;
     let now = Now::read();
@@ -151,6 +158,16 @@ fn run(backup: Option<String>) -> Result<(), String> {
     let mut r =
         Reactor::bind(addr, app, limits).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     let bound = r.local_addr().map_err(|e| e.to_string())?;
+    if let Some(t) = tls {
+        r.set_tls(t);
+    }
+    if let Some(p) = cfg.tls_redirect_port {
+        let a = SocketAddr::new(addr.ip(), p);
+        let b = r
+            .bind_redirect(a)
+            .map_err(|e| format!("cannot listen on {a} (HAPID_TLS_REDIRECT_PORT): {e}"))?;
+        println!("  redirecting http://{b} to https");
+    }
     banner(&cfg, bound);
     r.run()?;
     hapid::log::info("stopped");
@@ -167,8 +184,9 @@ fn banner(cfg: &Config, bound: SocketAddr) {
             cfg.cli_api_token
         ),
     };
+    let scheme = if cfg.tls.is_some() { "https" } else { "http" };
     println!(
-        "hapid {} listening on http://{bound}",
+        "hapid {} listening on {scheme}://{bound}",
         env!("CARGO_PKG_VERSION")
     );
     println!("  public URL: {}", cfg.public_url);

@@ -112,6 +112,7 @@ pub fn status_text(status: u16) -> &'static str {
         431 => "Request Header Fields Too Large",
         500 => "Internal Server Error",
         502 => "Bad Gateway",
+        308 => "Permanent Redirect",
         503 => "Service Unavailable",
         504 => "Gateway Timeout",
         _ => "Unknown",

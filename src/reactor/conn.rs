@@ -15,10 +15,10 @@
 
 use super::App;
 use super::buffer::WriteBuf;
+use super::tls::Transport;
 use crate::app::ConnId;
 use crate::http::{HttpError, Parsed, Request, RequestParser, Response};
 use mio::Interest;
-use mio::net::TcpStream;
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -119,7 +119,8 @@ pub const WS_CLOSE_LINGER: Duration = Duration::from_secs(5);
 /// A connection.
 pub struct Conn {
     pub id: ConnId,
-    pub stream: TcpStream,
+    /// Plain TCP or TLS: plaintext in and out either way.
+    pub stream: Transport,
     pub peer: SocketAddr,
     pub rbuf: Vec<u8>,
     pub wbuf: WriteBuf,
@@ -140,11 +141,16 @@ pub struct Conn {
     /// The last `fill` stopped at the cap, not at `WouldBlock`: the socket may hold more
     /// bytes, and readiness being edge-triggered, no new event will announce them.
     pub unread: bool,
+    /// Accepted on the plain-HTTP redirect port: every request is answered with a
+    /// redirect to HTTPS on this port.
+    pub redirect_to: Option<u16>,
 }
 
 impl Conn {
     /// A fresh HTTP connection.
-    pub fn new(id: ConnId, stream: TcpStream, peer: SocketAddr, now: Instant) -> Conn {
+    pub fn new(id: ConnId, stream: Transport, peer: SocketAddr, now: Instant) -> Conn {
+        // A TLS handshake is bounded like a request head (see `refresh_deadline`).
+        let deadline = stream.handshake_deadline().unwrap_or(now + IDLE_TIMEOUT);
         Conn {
             id,
             stream,
@@ -156,7 +162,7 @@ impl Conn {
                 pending: None,
             }),
             interest: Interest::READABLE,
-            deadline: Some(now + IDLE_TIMEOUT),
+            deadline: Some(deadline),
             armed: None,
             dirty: false,
             closing: None,
@@ -165,6 +171,7 @@ impl Conn {
             last_read: now,
             read_cap: 64 * 1024,
             unread: false,
+            redirect_to: None,
         }
     }
 
@@ -352,7 +359,11 @@ impl Conn {
                 Err(_) => return false,
             }
         }
-        true
+        // TLS records the socket did not take yet: handshake flights, a write's tail.
+        match self.stream.flush() {
+            Ok(()) => true,
+            Err(e) => e.kind() == io::ErrorKind::WouldBlock,
+        }
     }
 
     /// Whether this is an HTTP connection with nothing in progress.
@@ -439,6 +450,10 @@ impl Conn {
 
     /// Recomputes the deadline from the phase and progress.
     pub fn refresh_deadline(&mut self, now: Instant) -> Option<Instant> {
+        if let Some(d) = self.stream.handshake_deadline() {
+            self.deadline = Some(d);
+            return self.deadline;
+        }
         self.deadline = match &self.phase {
             Phase::Sse => None,
             Phase::Ws(w) => w.closing_until,

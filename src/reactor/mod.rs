@@ -15,6 +15,7 @@ mod conn;
 mod eio;
 pub mod outbound;
 pub mod timers;
+pub mod tls;
 
 use crate::app::{App, ConnId, Effect, Now, Outcome};
 use crate::eio_server;
@@ -31,7 +32,8 @@ use timers::Timers;
 const LISTENER: Token = Token(0);
 const SIGNALS: Token = Token(1);
 const WAKER: Token = Token(2);
-const FIRST_CONN: usize = 3;
+const REDIRECT: Token = Token(3);
+const FIRST_CONN: usize = 4;
 
 /// What a timer is for.
 #[derive(Debug, Clone)]
@@ -92,6 +94,10 @@ pub struct Reactor<A: App> {
     pub outbound: outbound::Outbound,
     /// Connections to process again after this pass's commit (see `end_turn`).
     reprocess: Vec<ConnId>,
+    /// When set, the listener speaks TLS (reloaded on SIGHUP).
+    tls: Option<tls::Acceptor>,
+    /// The plain-HTTP port that redirects to the TLS one.
+    redirect: Option<TcpListener>,
 }
 
 impl<A: App> Reactor<A> {
@@ -109,6 +115,8 @@ impl<A: App> Reactor<A> {
         Ok(Reactor {
             outbound,
             reprocess: Vec::new(),
+            tls: None,
+            redirect: None,
             poll,
             listener: Some(listener),
             signals,
@@ -138,6 +146,23 @@ impl<A: App> Reactor<A> {
         }
     }
 
+    /// Serves TLS on the listener from now on (set before `run`).
+    pub fn set_tls(&mut self, acceptor: tls::Acceptor) {
+        self.tls = Some(acceptor);
+    }
+
+    /// Binds a plain-HTTP listener whose every request is redirected (308) to HTTPS on the
+    /// main listener's port; returns its address.
+    pub fn bind_redirect(&mut self, addr: SocketAddr) -> io::Result<SocketAddr> {
+        let mut l = TcpListener::bind(addr)?;
+        self.poll
+            .registry()
+            .register(&mut l, REDIRECT, Interest::READABLE)?;
+        let bound = l.local_addr()?;
+        self.redirect = Some(l);
+        Ok(bound)
+    }
+
     /// Runs until SIGTERM/SIGINT; then stops accepting, commits and closes.
     pub fn run(&mut self) -> Result<(), String> {
         let mut events = Events::with_capacity(1024);
@@ -155,7 +180,8 @@ impl<A: App> Reactor<A> {
             let now = Now::read();
             for ev in events.iter() {
                 match ev.token() {
-                    LISTENER => self.accept(now),
+                    LISTENER => self.accept(now, false),
+                    REDIRECT => self.accept(now, true),
                     SIGNALS => self.on_signals(),
                     WAKER => self.outbound.on_wake(now.mono, self.poll.registry()),
                     Token(t) if outbound::Outbound::owns(t) => {
@@ -247,6 +273,9 @@ impl<A: App> Reactor<A> {
         if let Some(mut l) = self.listener.take() {
             let _ = self.poll.registry().deregister(&mut l);
         }
+        if let Some(mut l) = self.redirect.take() {
+            let _ = self.poll.registry().deregister(&mut l);
+        }
         self.app.commit()?;
         let now = Now::read();
         let ids: Vec<ConnId> = self
@@ -265,7 +294,18 @@ impl<A: App> Reactor<A> {
         let pending: Vec<i32> = self.signals.pending().collect();
         for s in pending {
             match s {
-                SIGHUP => crate::log::reopen(),
+                SIGHUP => {
+                    crate::log::reopen();
+                    // New connections get the new certificate; open ones keep theirs.
+                    if let Some(t) = &mut self.tls {
+                        match t.reload() {
+                            Ok(()) => crate::log::info("TLS certificate reloaded"),
+                            Err(e) => crate::log::warn(&format!(
+                                "TLS certificate not reloaded, keeping the previous one: {e}"
+                            )),
+                        }
+                    }
+                }
                 _ => {
                     crate::log::info("signal received, shutting down");
                     self.stop = true;
@@ -274,9 +314,15 @@ impl<A: App> Reactor<A> {
         }
     }
 
-    fn accept(&mut self, now: Now) {
+    /// Accepts on the main listener, or on the redirect port (`redirect`).
+    fn accept(&mut self, now: Now, redirect: bool) {
         loop {
-            let Some(listener) = &self.listener else {
+            let listener = if redirect {
+                &self.redirect
+            } else {
+                &self.listener
+            };
+            let Some(listener) = listener else {
                 return;
             };
             let (mut stream, peer) = match listener.accept() {
@@ -288,16 +334,34 @@ impl<A: App> Reactor<A> {
                     return;
                 }
             };
+            let tls = self.tls.as_ref().filter(|_| !redirect);
             if self.open >= self.limits.max_connections {
+                self.stats.refused += 1;
+                if tls.is_some() {
+                    continue; // no plaintext answer on a TLS port
+                }
                 // Best effort: one small write, then close. Never blocks (non-blocking socket).
                 use std::io::Write;
                 let _ = stream.write(
                     b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: 32\r\nConnection: close\r\n\r\n{\"error\":\"Too many connections\"}",
                 );
-                self.stats.refused += 1;
                 continue;
             }
             let _ = stream.set_nodelay(true);
+            let mut stream = match tls {
+                None => tls::Transport::Plain(stream),
+                Some(t) => match t.accept(stream, now.mono + conn::HEAD_TIMEOUT) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        crate::log::warn(&format!("TLS accept: {e}"));
+                        continue;
+                    }
+                },
+            };
+            let redirect_to = match (redirect, &self.listener) {
+                (true, Some(l)) => Some(l.local_addr().map(|a| a.port()).unwrap_or(443)),
+                _ => None,
+            };
             let slot = match self.free.pop() {
                 Some(s) => s,
                 None => {
@@ -329,7 +393,8 @@ impl<A: App> Reactor<A> {
                 self.free.push(slot);
                 continue;
             }
-            let conn = Conn::new(id, stream, peer, now.mono);
+            let mut conn = Conn::new(id, stream, peer, now.mono);
+            conn.redirect_to = redirect_to;
             let deadline = conn.deadline;
             s.conn = Some(conn);
             self.open += 1;
@@ -393,6 +458,12 @@ impl<A: App> Reactor<A> {
                 }
                 conn::Step::Continue => {
                     c.wbuf.push(b"HTTP/1.1 100 Continue\r\n\r\n");
+                    self.mark_dirty(id);
+                    break;
+                }
+                conn::Step::Request(req) if c.redirect_to.is_some() => {
+                    let port = c.redirect_to.unwrap_or(443);
+                    c.reply(tls::redirect_response(&req.head, port));
                     self.mark_dirty(id);
                     break;
                 }
@@ -463,6 +534,7 @@ impl<A: App> Reactor<A> {
             // Also when fill() stopped at a cap that parsing has since raised (a large body):
             // flush() reads the rest, which no new edge-triggered event would announce.
             let needs_flush = !c.wbuf.is_empty()
+                || c.stream.wants_write()
                 || c.closing.is_some()
                 || c.interest != idle
                 || (c.unread && !c.reading_paused());
@@ -583,16 +655,17 @@ impl<A: App> Reactor<A> {
         let Some(c) = slot.conn.as_mut() else { return };
         c.dirty = false;
         let alive = c.write_out();
-        let done = !alive
-            || (c.closing.is_some() && c.wbuf.is_empty())
-            || (c.read_closed && c.phase_is_stream());
+        // Output is all out when the socket took the plaintext and the TLS records of it.
+        let drained = c.wbuf.is_empty() && !c.stream.wants_write();
+        let done =
+            !alive || (c.closing.is_some() && drained) || (c.read_closed && c.phase_is_stream());
         if done {
             self.close(id, now);
             return;
         }
         let want = if c.reading_paused() {
             Interest::WRITABLE
-        } else if c.wbuf.is_empty() {
+        } else if drained {
             Interest::READABLE
         } else {
             Interest::READABLE | Interest::WRITABLE
@@ -635,6 +708,7 @@ impl<A: App> Reactor<A> {
         let Some(mut c) = slot.conn.take() else {
             return;
         };
+        c.stream.close();
         let _ = self.poll.registry().deregister(&mut c.stream);
         self.free.push(id.slot);
         self.open -= 1;
