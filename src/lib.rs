@@ -16,6 +16,7 @@ pub mod api;
 pub mod auth;
 pub mod config;
 pub mod engineio;
+pub mod gzip;
 pub mod http;
 pub mod hub;
 pub mod log;
