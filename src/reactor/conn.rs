@@ -11,7 +11,7 @@
 
 use super::App;
 use super::buffer::WriteBuf;
-use crate::http::{HttpError, Parsed, Request, RequestParser, Response};
+use crate::http::{Coding, HttpError, Parsed, Request, RequestParser, Response};
 use crate::hub::ConnId;
 use mio::Interest;
 use mio::net::TcpStream;
@@ -96,6 +96,12 @@ pub struct Conn {
     /// The last `fill` stopped at the cap, not at `WouldBlock`: the socket may hold more
     /// bytes, and readiness being edge-triggered, no new event will announce them.
     pub unread: bool,
+    /// How the answer to the request in progress may be encoded (set when it is parsed,
+    /// taken by its answer).
+    pub coding: Coding,
+    /// The event stream's gzip state (a fixed `GzipEncoder::SIZE`, under 16 KiB; see
+    /// `crate::gzip`): every frame is compressed and sync-flushed into its own chunk.
+    sse_gzip: Option<Box<crate::gzip::GzipEncoder>>,
 }
 
 impl Conn {
@@ -122,6 +128,8 @@ impl Conn {
             last_read: now,
             read_cap: 64 * 1024,
             unread: false,
+            coding: Coding::Never,
+            sse_gzip: None,
         }
     }
 
@@ -221,7 +229,8 @@ impl Conn {
 
     /// Serializes a response into the write buffer.
     pub fn write_response(&mut self, resp: &Response, head_only: bool) {
-        resp.write(head_only, self.wbuf.vec());
+        let coding = std::mem::take(&mut self.coding);
+        resp.write_coded(head_only, coding, self.wbuf.vec());
     }
 
     /// Switches to the event-stream phase and writes the response head (chunked).
@@ -229,8 +238,22 @@ impl Conn {
         let out = self.wbuf.vec();
         use std::fmt::Write as _;
         let mut s = String::from("HTTP/1.1 200 OK\r\n");
+        let coding = std::mem::take(&mut self.coding);
+        let mut vary = coding != Coding::Never;
         for (n, v) in &head.headers {
-            let _ = write!(s, "{n}: {v}\r\n");
+            if vary && n.eq_ignore_ascii_case("vary") {
+                let _ = write!(s, "{n}: {v}, Accept-Encoding\r\n");
+                vary = false;
+            } else {
+                let _ = write!(s, "{n}: {v}\r\n");
+            }
+        }
+        if vary {
+            s.push_str("Vary: Accept-Encoding\r\n");
+        }
+        if coding == Coding::Gzip {
+            s.push_str("Content-Encoding: gzip\r\n");
+            self.sse_gzip = Some(crate::gzip::GzipEncoder::boxed());
         }
         s.push_str("Transfer-Encoding: chunked\r\n\r\n");
         out.extend_from_slice(s.as_bytes());
@@ -239,7 +262,8 @@ impl Conn {
         self.deadline = None;
     }
 
-    /// Queues one SSE frame as a chunk; false when the client is too slow (drop it).
+    /// Queues one SSE frame as a chunk (gzipped and sync-flushed when the stream negotiated
+    /// gzip); false when the client is too slow (drop it).
     pub fn push_sse(&mut self, frame: &[u8]) -> bool {
         if !matches!(self.phase, Phase::Sse) {
             return true;
@@ -247,6 +271,19 @@ impl Conn {
         if !self.wbuf.is_empty() && self.wbuf.len() + frame.len() > SSE_MAX_PENDING {
             return false;
         }
+        let zipped;
+        let frame = match self.sse_gzip.as_deref_mut() {
+            Some(z) => {
+                // The chunk's size comes first, so the compressed frame is built aside.
+                let mut buf = Vec::with_capacity(frame.len() / 2 + 64);
+                // A stream's encoder is never finished, so these cannot fail.
+                let _ = z.write(frame, &mut buf);
+                let _ = z.sync_flush(&mut buf);
+                zipped = buf;
+                &zipped[..]
+            }
+            None => frame,
+        };
         let out = self.wbuf.vec();
         out.extend_from_slice(format!("{:x}\r\n", frame.len()).as_bytes());
         out.extend_from_slice(frame);

@@ -409,6 +409,7 @@ impl<A: App> Reactor<A> {
                 conn::Step::Request(req) => {
                     let head_only = req.head.method == "HEAD";
                     let keep_alive = req.head.keep_alive();
+                    c.coding = crate::http::encoding::negotiate(&req.head);
                     let peer = c.peer;
                     let outcome = self.app.http(id, peer, &req, now);
                     match outcome {
