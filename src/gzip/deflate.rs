@@ -304,7 +304,7 @@ impl Deflate {
             }
             let (mut len, mut dist) = self.find(p);
             // Lazy evaluation: a longer match one byte on is worth a literal now.
-            while len >= MIN_MATCH && len < LAZY_LIMIT && p + 1 + MIN_MATCH <= self.end {
+            while (MIN_MATCH..LAZY_LIMIT).contains(&len) && p + 1 + MIN_MATCH <= self.end {
                 let (l2, d2) = self.find(p + 1);
                 if l2 <= len {
                     break;
