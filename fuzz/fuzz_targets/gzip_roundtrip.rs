@@ -6,7 +6,7 @@ use hapid::gzip::GzipEncoder;
 use std::io::Read;
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    // The first bytes choose the cuts: each cut byte c writes the next c+1 input bytes and
+    // The first bytes choose the cuts: each cut byte c writes the next 16c+1 input bytes and
     // flushes when c is odd.
     let Some((&n, rest)) = data.split_first() else {
         return;
