@@ -19,6 +19,7 @@ pub mod auth;
 pub mod config;
 pub mod eio_server;
 pub mod engineio;
+pub mod gzip;
 pub mod http;
 pub mod hub;
 pub mod log;

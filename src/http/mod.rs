@@ -1,14 +1,17 @@
-//! HTTP/1.1: incremental request parsing, response serialization, the router, CORS.
+//! HTTP/1.1: incremental request parsing, response serialization (with gzip where the
+//! request negotiated it), the router, CORS.
 //!
 //! Sans-IO: bytes in, [`Request`]s out; [`Response`]s in, bytes out. The reactor owns the
 //! sockets and buffers; the api layer decides what each route answers.
 
 pub mod client;
 pub mod date;
+pub mod encoding;
 pub mod forwarded;
 mod request;
 mod response;
 
+pub use encoding::Coding;
 pub use request::{Head, Limits, Parsed, Request, RequestParser};
 pub use response::{Response, status_text};
 

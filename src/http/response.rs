@@ -1,4 +1,7 @@
-//! HTTP/1.1 responses: status, headers, a body, serialized with `Content-Length`.
+//! HTTP/1.1 responses: status, headers, a body, serialized with `Content-Length` (gzipped
+//! when the request negotiated it, see [`super::encoding`]).
+
+use super::encoding::{self, Coding};
 
 /// A response to serialize. Header names are written as given.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,25 +71,55 @@ impl Response {
 
     /// Serializes into `out`. `head_only` (a HEAD request) keeps the length but drops the body.
     pub fn write(&self, head_only: bool, out: &mut Vec<u8>) {
+        self.write_coded(head_only, Coding::Never, out);
+    }
+
+    /// Serializes into `out` in the content coding the request negotiated
+    /// ([`super::encoding::negotiate`]): when the answer is [`encoding::worth`] compressing,
+    /// `Vary: Accept-Encoding` is added, and with [`Coding::Gzip`] the body goes out gzipped
+    /// with its compressed `Content-Length` (unless gzip would not make it smaller).
+    pub fn write_coded(&self, head_only: bool, coding: Coding, out: &mut Vec<u8>) {
         use std::io::Write;
+        let eligible = coding != Coding::Never && encoding::worth(self);
+        let gzipped = (eligible && coding == Coding::Gzip && !head_only)
+            .then(|| {
+                let mut z = Vec::with_capacity(self.body.len() / 4 + 64);
+                crate::gzip::compress(&self.body, &mut z);
+                z
+            })
+            .filter(|z| z.len() < self.body.len());
+        let body = gzipped.as_deref().unwrap_or(&self.body);
         let _ = write!(
             out,
             "HTTP/1.1 {} {}\r\n",
             self.status,
             status_text(self.status)
         );
+        // One Vary field: Accept-Encoding joins an existing one (CORS's `Vary: Origin`).
+        let mut vary = eligible;
         for (n, v) in &self.headers {
-            let _ = write!(out, "{n}: {v}\r\n");
+            if vary && n.eq_ignore_ascii_case("vary") {
+                let _ = write!(out, "{n}: {v}, Accept-Encoding\r\n");
+                vary = false;
+            } else {
+                let _ = write!(out, "{n}: {v}\r\n");
+            }
+        }
+        if vary {
+            out.extend_from_slice(b"Vary: Accept-Encoding\r\n");
+        }
+        if gzipped.is_some() {
+            out.extend_from_slice(b"Content-Encoding: gzip\r\n");
         }
         if self.status != 204 && self.status != 304 && self.status >= 200 {
-            let _ = write!(out, "Content-Length: {}\r\n", self.body.len());
+            let _ = write!(out, "Content-Length: {}\r\n", body.len());
         }
         if self.close {
             out.extend_from_slice(b"Connection: close\r\n");
         }
         out.extend_from_slice(b"\r\n");
         if !head_only {
-            out.extend_from_slice(&self.body);
+            out.extend_from_slice(body);
         }
     }
 }
@@ -141,5 +174,100 @@ mod tests {
         let mut out = Vec::new();
         Response::new(200, "text/plain", "abc").write(true, &mut out);
         assert!(out.ends_with(b"Content-Length: 3\r\n\r\n"));
+    }
+
+    fn gunzip(z: &[u8]) -> Vec<u8> {
+        use std::io::Read;
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(z)
+            .read_to_end(&mut out)
+            .unwrap();
+        out
+    }
+
+    fn split(out: &[u8]) -> (String, &[u8]) {
+        let at = out.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+        (String::from_utf8(out[..at].to_vec()).unwrap(), &out[at..])
+    }
+
+    #[test]
+    fn gzip_when_negotiated_and_worth_it() {
+        let body = format!(
+            "[{}]",
+            vec!["{\"id\":\"abc\",\"active\":true}"; 100].join(",")
+        );
+        let r = Response::new(200, "application/json", body.clone());
+        let mut out = Vec::new();
+        r.write_coded(false, Coding::Gzip, &mut out);
+        let (head, z) = split(&out);
+        assert!(head.contains("Vary: Accept-Encoding\r\n"), "{head}");
+        assert!(head.contains("Content-Encoding: gzip\r\n"), "{head}");
+        assert!(
+            head.contains(&format!("Content-Length: {}\r\n", z.len())),
+            "{head}"
+        );
+        assert!(z.len() < body.len() / 5);
+        assert_eq!(gunzip(z), body.as_bytes());
+    }
+
+    #[test]
+    fn accept_encoding_joins_an_existing_vary() {
+        let r = Response::new(200, "application/json", "x".repeat(5000)).header("Vary", "Origin");
+        let mut out = Vec::new();
+        r.write_coded(false, Coding::Gzip, &mut out);
+        let (head, _) = split(&out);
+        assert!(head.contains("Vary: Origin, Accept-Encoding\r\n"), "{head}");
+        assert_eq!(head.matches("Vary").count(), 1, "{head}");
+    }
+
+    #[test]
+    fn identity_gets_vary_only() {
+        let r = Response::new(200, "application/json", "x".repeat(5000));
+        let mut out = Vec::new();
+        r.write_coded(false, Coding::Identity, &mut out);
+        let (head, body) = split(&out);
+        assert!(head.contains("Vary: Accept-Encoding\r\n"));
+        assert!(!head.contains("Content-Encoding"));
+        assert_eq!(body.len(), 5000);
+    }
+
+    #[test]
+    fn small_empty_and_head_answers_stay_identity() {
+        let mut out = Vec::new();
+        Response::error(404, "Session not found").write_coded(false, Coding::Gzip, &mut out);
+        assert!(!String::from_utf8_lossy(&out).contains("Content-Encoding"));
+        assert!(!String::from_utf8_lossy(&out).contains("Vary"));
+        out.clear();
+        Response::empty(204).write_coded(false, Coding::Gzip, &mut out);
+        assert_eq!(out, b"HTTP/1.1 204 No Content\r\n\r\n");
+        out.clear();
+        let big = Response::new(200, "application/json", "y".repeat(4000));
+        big.write_coded(true, Coding::Gzip, &mut out);
+        let (head, body) = split(&out);
+        assert!(!head.contains("Content-Encoding"));
+        assert!(head.contains("Content-Length: 4000\r\n"));
+        assert!(body.is_empty());
+        out.clear();
+        big.write_coded(false, Coding::Never, &mut out);
+        assert!(!String::from_utf8_lossy(&out).contains("Vary"));
+    }
+
+    #[test]
+    fn incompressible_body_goes_out_as_is() {
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let noise: Vec<u8> = (0..3000)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        let mut out = Vec::new();
+        Response::new(200, "text/plain", noise.clone()).write_coded(false, Coding::Gzip, &mut out);
+        let (head, body) = split(&out);
+        assert!(head.contains("Vary: Accept-Encoding"));
+        assert!(!head.contains("Content-Encoding"));
+        assert_eq!(body, noise.as_slice());
     }
 }

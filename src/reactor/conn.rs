@@ -17,7 +17,7 @@ use super::App;
 use super::buffer::WriteBuf;
 use super::tls::Transport;
 use crate::app::ConnId;
-use crate::http::{HttpError, Parsed, Request, RequestParser, Response};
+use crate::http::{Coding, HttpError, Parsed, Request, RequestParser, Response};
 use mio::Interest;
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
@@ -64,6 +64,8 @@ pub struct Pending {
     pub head_only: bool,
     /// The connection stays open afterwards.
     pub keep_alive: bool,
+    /// How the answer may be encoded (`crate::http::encoding::negotiate`).
+    pub coding: Coding,
 }
 
 /// A WebSocket connection.
@@ -144,6 +146,9 @@ pub struct Conn {
     /// Accepted on the plain-HTTP redirect port: every request is answered with a
     /// redirect to HTTPS on this port.
     pub redirect_to: Option<u16>,
+    /// The event stream's gzip state (a fixed `GzipEncoder::SIZE`, under 16 KiB; see
+    /// `crate::gzip`): every frame is compressed and sync-flushed into its own chunk.
+    sse_gzip: Option<Box<crate::gzip::GzipEncoder>>,
 }
 
 impl Conn {
@@ -172,6 +177,7 @@ impl Conn {
             read_cap: 64 * 1024,
             unread: false,
             redirect_to: None,
+            sse_gzip: None,
         }
     }
 
@@ -268,6 +274,7 @@ impl Conn {
                 *pending = Some(Pending {
                     head_only: req.head.method == "HEAD",
                     keep_alive: req.head.keep_alive(),
+                    coding: crate::http::encoding::negotiate(&req.head),
                 });
                 Step::Request(req)
             }
@@ -285,7 +292,7 @@ impl Conn {
         if !p.keep_alive {
             resp.close = true;
         }
-        resp.write(p.head_only, self.wbuf.vec());
+        resp.write_coded(p.head_only, p.coding, self.wbuf.vec());
         if resp.close {
             self.close_when_written(CloseReason::ReplyClose);
         }
@@ -319,21 +326,34 @@ impl Conn {
 
     /// Switches to the event-stream phase and writes the response head (chunked).
     pub fn start_sse(&mut self, head: &Response) {
-        let out = self.wbuf.vec();
         use std::fmt::Write as _;
+        let coding = self.take_pending().map_or(Coding::Never, |p| p.coding);
         let mut s = String::from("HTTP/1.1 200 OK\r\n");
+        let mut vary = coding != Coding::Never;
         for (n, v) in &head.headers {
-            let _ = write!(s, "{n}: {v}\r\n");
+            if vary && n.eq_ignore_ascii_case("vary") {
+                let _ = write!(s, "{n}: {v}, Accept-Encoding\r\n");
+                vary = false;
+            } else {
+                let _ = write!(s, "{n}: {v}\r\n");
+            }
+        }
+        if vary {
+            s.push_str("Vary: Accept-Encoding\r\n");
+        }
+        if coding == Coding::Gzip {
+            s.push_str("Content-Encoding: gzip\r\n");
+            self.sse_gzip = Some(crate::gzip::GzipEncoder::boxed());
         }
         s.push_str("Transfer-Encoding: chunked\r\n\r\n");
-        out.extend_from_slice(s.as_bytes());
-        self.take_pending();
+        self.wbuf.vec().extend_from_slice(s.as_bytes());
         self.phase = Phase::Sse;
         self.rbuf = Vec::new();
         self.deadline = None;
     }
 
-    /// Queues one SSE frame as a chunk; false when the client is too slow (drop it).
+    /// Queues one SSE frame as a chunk (gzipped and sync-flushed when the stream negotiated
+    /// gzip); false when the client is too slow (drop it).
     pub fn push_sse(&mut self, frame: &[u8]) -> bool {
         if !matches!(self.phase, Phase::Sse) {
             return true;
@@ -341,6 +361,19 @@ impl Conn {
         if !self.wbuf.is_empty() && self.wbuf.len() + frame.len() > SSE_MAX_PENDING {
             return false;
         }
+        let zipped;
+        let frame = match self.sse_gzip.as_deref_mut() {
+            Some(z) => {
+                // The chunk's size comes first, so the compressed frame is built aside.
+                let mut buf = Vec::with_capacity(frame.len() / 2 + 64);
+                // A stream's encoder is never finished, so these cannot fail.
+                let _ = z.write(frame, &mut buf);
+                let _ = z.sync_flush(&mut buf);
+                zipped = buf;
+                &zipped[..]
+            }
+            None => frame,
+        };
         let out = self.wbuf.vec();
         out.extend_from_slice(format!("{:x}\r\n", frame.len()).as_bytes());
         out.extend_from_slice(frame);
