@@ -20,6 +20,7 @@ pub mod http;
 pub mod hub;
 pub mod log;
 pub mod push;
+pub mod qr;
 pub mod reactor;
 pub mod socketio;
 pub mod sse;
