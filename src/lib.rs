@@ -14,6 +14,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod banner;
 pub mod config;
 pub mod engineio;
 pub mod http;

@@ -1,6 +1,6 @@
 //! `hapid`: args/env → Config → Store → Hub → Reactor::run.
 
-use hapid::config::{Config, ENV_HELP, TokenSource};
+use hapid::config::{Config, ENV_HELP};
 use hapid::hub::{Hub, HubSettings, Now};
 use hapid::reactor::{self, Reactor};
 use hapid::store::Store;
@@ -146,23 +146,22 @@ fn run(backup: Option<String>) -> Result<(), String> {
     Ok(())
 }
 
+/// The banner on stdout; the token and the QR code only when stdout is a terminal (a token
+/// never goes into a log file or the journal).
 fn banner(cfg: &Config, bound: SocketAddr) {
-    let token = match cfg.token_source {
-        TokenSource::Env => "from CLI_API_TOKEN".to_string(),
-        TokenSource::File => format!("from {}", cfg.home.join("settings.json").display()),
-        TokenSource::Generated => format!(
-            "generated and saved to {}:\n\n    CLI_API_TOKEN={}\n",
-            cfg.home.join("settings.json").display(),
-            cfg.cli_api_token
-        ),
+    use std::io::{IsTerminal, Write};
+    let facts = hapid::banner::Facts {
+        version: env!("CARGO_PKG_VERSION"),
+        bound,
+        public_url: &cfg.public_url,
+        home: &cfg.home,
+        db_path: &cfg.db_path,
+        web_dir: cfg.web_dir.as_deref(),
+        token_source: cfg.token_source,
+        token: &cfg.cli_api_token,
     };
-    println!(
-        "hapid {} listening on http://{bound}",
-        env!("CARGO_PKG_VERSION")
-    );
-    println!("  public URL: {}", cfg.public_url);
-    println!("  database:   {}", cfg.db_path.display());
-    println!("  token:      {token}");
-    use std::io::Write;
-    let _ = std::io::stdout().flush();
+    let mut out = std::io::stdout();
+    let text = hapid::banner::render(&facts, out.is_terminal());
+    let _ = out.write_all(text.as_bytes());
+    let _ = out.flush();
 }
