@@ -62,11 +62,6 @@ pub fn render(f: &Facts, tty: bool) -> String {
         TokenSource::File => format!("from {}", settings.display()),
         TokenSource::Generated => format!("generated and saved to {}", settings.display()),
     };
-    let token_shown = match (tty, f.token_source) {
-        (true, _) => f.token.to_string(),
-        (false, TokenSource::Env) => "\"$CLI_API_TOKEN\"".to_string(),
-        (false, _) => format!("<cliApiToken in {}>", settings.display()),
-    };
     let web = match f.web_dir {
         Some(d) => d.display().to_string(),
         None => format!(
@@ -74,13 +69,27 @@ pub fn render(f: &Facts, tty: bool) -> String {
             f.home.join("web").display()
         ),
     };
-    let public = f.public_url.trim_end_matches('/');
-    let mut s = format!(
-        "hapid {} listening on http://{}\n  public URL: {public}\n  database:   {}\n  web app:    {web}\n  token:      {token_line}\n\nNext steps:\n",
+    format!(
+        "hapid {} listening on http://{}\n  public URL: {}\n  database:   {}\n  web app:    {web}\n  token:      {token_line}\n\n{}",
         f.version,
         f.bound,
+        f.public_url.trim_end_matches('/'),
         f.db_path.display(),
-    );
+        next_steps(f, tty),
+    )
+}
+
+/// The "Next steps:" block of the banner (also `hapid pair`): fetch the web app when none is
+/// installed, connect a machine, open the phone URL; with `tty` the token and the QR code.
+pub fn next_steps(f: &Facts, tty: bool) -> String {
+    let settings = f.home.join("settings.json");
+    let token_shown = match (tty, f.token_source) {
+        (true, _) => f.token.to_string(),
+        (false, TokenSource::Env) => "\"$CLI_API_TOKEN\"".to_string(),
+        (false, _) => format!("<cliApiToken in {}>", settings.display()),
+    };
+    let public = f.public_url.trim_end_matches('/');
+    let mut s = String::from("Next steps:\n");
     let mut step = 1;
     if f.web_dir.is_none() {
         s.push_str(&format!(

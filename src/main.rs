@@ -12,6 +12,8 @@ fn help() -> String {
         "hapid — a small, wire-compatible HAPI hub\n\n\
          usage:\n  hapid [hub|server] [--no-relay]   run the hub\n  \
          hapid backup FILE                 write a consistent copy of the database to FILE\n  \
+         hapid pair                        show the CLI command line and the phone URL\n  \
+         \x20                                 (with the token and a QR code on a terminal)\n  \
          hapid --help | --version\n\nenvironment:\n",
     );
     for (name, default, meaning) in ENV_HELP {
@@ -42,6 +44,7 @@ fn main() -> ExitCode {
     no_huge_pages();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut backup: Option<String> = None;
+    let mut pair = false;
     let mut i = 0;
     while i < args.len() {
         match args[i].as_str() {
@@ -54,6 +57,7 @@ fn main() -> ExitCode {
                 return ExitCode::SUCCESS;
             }
             "hub" | "server" | "--no-relay" => {}
+            "pair" => pair = true,
             "--relay" => {
                 eprintln!(
                     "hapid: relay mode is not supported; put hapid behind your own TLS proxy"
@@ -76,6 +80,15 @@ fn main() -> ExitCode {
             }
         }
         i += 1;
+    }
+    if pair {
+        return match pair_steps() {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("hapid: {e}");
+                ExitCode::FAILURE
+            }
+        };
     }
     match run(backup) {
         Ok(()) => ExitCode::SUCCESS,
@@ -146,11 +159,31 @@ fn run(backup: Option<String>) -> Result<(), String> {
     Ok(())
 }
 
-/// The banner on stdout; the token and the QR code only when stdout is a terminal (a token
-/// never goes into a log file or the journal).
-fn banner(cfg: &Config, bound: SocketAddr) {
+/// `hapid pair`: the banner's next steps for the hub of this configuration, without starting
+/// it (for a hub running as a service, whose banner went to the journal without the token).
+fn pair_steps() -> Result<(), String> {
     use std::io::{IsTerminal, Write};
-    let facts = hapid::banner::Facts {
+    let cfg = Config::load(&|k| std::env::var(k).ok())?;
+    let mut out = std::io::stdout();
+    let tty = out.is_terminal();
+    let facts = facts(&cfg, ([127, 0, 0, 1], cfg.listen_port).into());
+    let mut text = format!(
+        "hapid {}: HAPI_HOME {}, public URL {}\n\n",
+        env!("CARGO_PKG_VERSION"),
+        cfg.home.display(),
+        cfg.public_url
+    );
+    text.push_str(&hapid::banner::next_steps(&facts, tty));
+    if !tty {
+        text.push_str("(run it on a terminal to see the token and a QR code)\n");
+    }
+    let _ = out.write_all(text.as_bytes());
+    let _ = out.flush();
+    Ok(())
+}
+
+fn facts(cfg: &Config, bound: SocketAddr) -> hapid::banner::Facts<'_> {
+    hapid::banner::Facts {
         version: env!("CARGO_PKG_VERSION"),
         bound,
         public_url: &cfg.public_url,
@@ -159,7 +192,14 @@ fn banner(cfg: &Config, bound: SocketAddr) {
         web_dir: cfg.web_dir.as_deref(),
         token_source: cfg.token_source,
         token: &cfg.cli_api_token,
-    };
+    }
+}
+
+/// The banner on stdout; the token and the QR code only when stdout is a terminal (a token
+/// never goes into a log file or the journal).
+fn banner(cfg: &Config, bound: SocketAddr) {
+    use std::io::{IsTerminal, Write};
+    let facts = facts(cfg, bound);
     let mut out = std::io::stdout();
     let text = hapid::banner::render(&facts, out.is_terminal());
     let _ = out.write_all(text.as_bytes());
