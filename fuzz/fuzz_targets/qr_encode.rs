@@ -5,7 +5,9 @@
 
 libfuzzer_sys::fuzz_target!(|input: &[u8]| {
     use hapid::qr::{Ecc, MAX_VERSION, QrCode};
-    let Some((&ctl, data)) = input.split_first() else { return };
+    let Some((&ctl, data)) = input.split_first() else {
+        return;
+    };
     let ecc = [Ecc::Low, Ecc::Medium, Ecc::Quartile, Ecc::High][usize::from(ctl & 3)];
     // Out-of-range versions (up to 15) and masks (up to 15) are asked for too.
     let version = (ctl & 0x40 != 0).then_some((ctl >> 2) & 0x0f);
@@ -16,7 +18,10 @@ libfuzzer_sys::fuzz_target!(|input: &[u8]| {
             assert!(data.len() <= QrCode::capacity(q.version(), ecc));
             assert!(q.version() <= MAX_VERSION && q.mask() <= 7);
             let text = q.to_half_blocks(usize::from(ctl), ctl & 1 == 1);
-            assert_eq!(text.lines().count(), (q.size() + 2 * usize::from(ctl).min(16)).div_ceil(2));
+            assert_eq!(
+                text.lines().count(),
+                (q.size() + 2 * usize::from(ctl).min(16)).div_ceil(2)
+            );
         }
         Err(_) => assert!(
             data.len() > QrCode::capacity(version.unwrap_or(MAX_VERSION), ecc)
