@@ -92,8 +92,8 @@ ok "$(grep -c . <(find "$dir" -type f)) files in $dir ($(tail -1 "$T/fetch.log" 
 echo "== cargo run --release, again"
 run_hub "$T/run2.log"
 grep -qF "web app:    $HAPI_HOME/web" "$T/run2.log" || fail "the banner does not name the web app"
-app=$(curl -fsS "$base/?token=$token")
-cmp -s <(printf '%s' "$app") <(cat "$dir/index.html") || fail "/?token= is not the web app's index.html"
+curl -fsS -o "$T/index.got" "$base/?token=$token"
+cmp -s "$T/index.got" "$dir/index.html" || fail "/?token= is not the web app's index.html"
 auth=$(curl -fsS -H 'content-type: application/json' -d "{\"accessToken\":\"$token\"}" "$base/api/auth")
 echo "$auth" | grep -q '"token"' || fail "the phone URL's token does not log in: $auth"
 ok "the phone URL serves the official web app, and its token logs in: $phone"
