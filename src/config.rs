@@ -120,8 +120,8 @@ pub const ENV_HELP: &[(&str, &str, &str)] = &[
     ),
     (
         "HAPI_WEB_DIR",
-        "unset (built-in page)",
-        "hapid: directory of the web app to serve",
+        "$HAPI_HOME/web if it holds index.html, else a built-in page",
+        "hapid: directory of the web app to serve (scripts/fetch-web.sh fetches it)",
     ),
     ("HAPID_JWT_TTL_SECS", "900", "hapid: lifetime of web JWTs"),
     (
@@ -194,6 +194,13 @@ pub fn db_path_only(env: &dyn Fn(&str) -> Option<String>) -> PathBuf {
         Some(p) => expand(p),
         None => expand(get("HAPI_HOME").unwrap_or_else(|| "~/.hapi".into())).join("hapid.db"),
     }
+}
+
+/// `HAPI_HOME/web` when it holds an `index.html` (where `scripts/fetch-web.sh` puts the web
+/// app), so nothing else needs setting; otherwise none, and the built-in page is served.
+fn default_web_dir(home: &Path) -> Option<PathBuf> {
+    let dir = home.join("web");
+    dir.join("index.html").is_file().then_some(dir)
 }
 
 impl Config {
@@ -378,6 +385,9 @@ impl Config {
                 .unwrap_or(d)
         };
 
+        let web_dir = get("HAPI_WEB_DIR")
+            .map(expand)
+            .or_else(|| default_web_dir(&home));
         Ok(Config {
             home,
             db_path,
@@ -396,7 +406,7 @@ impl Config {
             vapid_subject,
             elevenlabs_api_key: get("ELEVENLABS_API_KEY"),
             elevenlabs_agent_id: get("ELEVENLABS_AGENT_ID"),
-            web_dir: get("HAPI_WEB_DIR").map(expand),
+            web_dir,
             push_allow_http: flag("HAPID_PUSH_ALLOW_HTTP"),
             telegram_api_base: get("HAPID_TELEGRAM_API_BASE")
                 .unwrap_or_else(|| "https://api.telegram.org".into()),
@@ -670,6 +680,35 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         Config::load(&|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn web_dir_defaults_to_hapi_home_web_with_an_index() {
+        let home = tmp_home();
+        let h = home.to_str().unwrap();
+        let c = load(&[("HAPI_HOME", h), ("CLI_API_TOKEN", "t0123456789")]).unwrap();
+        assert_eq!(c.web_dir, None, "no web/ yet: the built-in page");
+        std::fs::create_dir_all(home.join("web")).unwrap();
+        let c = load(&[("HAPI_HOME", h), ("CLI_API_TOKEN", "t0123456789")]).unwrap();
+        assert_eq!(
+            c.web_dir, None,
+            "web/ without index.html: still the built-in page"
+        );
+        std::fs::write(home.join("web/index.html"), "<!doctype html>").unwrap();
+        let c = load(&[("HAPI_HOME", h), ("CLI_API_TOKEN", "t0123456789")]).unwrap();
+        assert_eq!(c.web_dir, Some(home.join("web")));
+        let c = load(&[
+            ("HAPI_HOME", h),
+            ("CLI_API_TOKEN", "t0123456789"),
+            ("HAPI_WEB_DIR", "/srv/app"),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.web_dir,
+            Some(PathBuf::from("/srv/app")),
+            "HAPI_WEB_DIR wins"
+        );
+        let _ = std::fs::remove_dir_all(&home);
     }
 
     #[test]

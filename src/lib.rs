@@ -16,6 +16,7 @@
 pub mod api;
 pub mod app;
 pub mod auth;
+pub mod banner;
 pub mod config;
 pub mod eio_server;
 pub mod engineio;
@@ -24,6 +25,7 @@ pub mod http;
 pub mod hub;
 pub mod log;
 pub mod push;
+pub mod qr;
 pub mod reactor;
 pub mod socketio;
 pub mod sse;

@@ -13,6 +13,8 @@ fn help() -> String {
         "hapid — a small, wire-compatible HAPI hub\n\n\
          usage:\n  hapid [hub|server] [--no-relay]   run the hub\n  \
          hapid backup FILE                 write a consistent copy of the database to FILE\n  \
+         hapid pair                        show the CLI command line and the phone URL\n  \
+         \x20                                 (with the token and a QR code on a terminal)\n  \
          hapid --help | --version\n\nenvironment:\n",
     );
     for (name, default, meaning) in ENV_HELP {
@@ -43,6 +45,7 @@ fn main() -> ExitCode {
     no_huge_pages();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut backup: Option<String> = None;
+    let mut pair = false;
     let mut i = 0;
     while i < args.len() {
         match args[i].as_str() {
@@ -55,6 +58,7 @@ fn main() -> ExitCode {
                 return ExitCode::SUCCESS;
             }
             "hub" | "server" | "--no-relay" => {}
+            "pair" => pair = true,
             "--relay" => {
                 eprintln!(
                     "hapid: relay mode is not supported; put hapid behind your own TLS proxy"
@@ -77,6 +81,15 @@ fn main() -> ExitCode {
             }
         }
         i += 1;
+    }
+    if pair {
+        return match pair_steps() {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("hapid: {e}");
+                ExitCode::FAILURE
+            }
+        };
     }
     match run(backup) {
         Ok(()) => ExitCode::SUCCESS,
@@ -161,37 +174,69 @@ fn run(backup: Option<String>) -> Result<(), String> {
     if let Some(t) = tls {
         r.set_tls(t);
     }
-    if let Some(p) = cfg.tls_redirect_port {
-        let a = SocketAddr::new(addr.ip(), p);
-        let b = r
-            .bind_redirect(a)
-            .map_err(|e| format!("cannot listen on {a} (HAPID_TLS_REDIRECT_PORT): {e}"))?;
+    let redirect = match cfg.tls_redirect_port {
+        Some(p) => {
+            let a = SocketAddr::new(addr.ip(), p);
+            let b = r
+                .bind_redirect(a)
+                .map_err(|e| format!("cannot listen on {a} (HAPID_TLS_REDIRECT_PORT): {e}"))?;
+            Some(b)
+        }
+        None => None,
+    };
+    banner(&cfg, bound);
+    if let Some(b) = redirect {
         println!("  redirecting http://{b} to https");
     }
-    banner(&cfg, bound);
     r.run()?;
     hapid::log::info("stopped");
     Ok(())
 }
 
-fn banner(cfg: &Config, bound: SocketAddr) {
-    let token = match cfg.token_source {
-        TokenSource::Env => "from CLI_API_TOKEN".to_string(),
-        TokenSource::File => format!("from {}", cfg.home.join("settings.json").display()),
-        TokenSource::Generated => format!(
-            "generated and saved to {}:\n\n    CLI_API_TOKEN={}\n",
-            cfg.home.join("settings.json").display(),
-            cfg.cli_api_token
-        ),
-    };
-    let scheme = if cfg.tls.is_some() { "https" } else { "http" };
-    println!(
-        "hapid {} listening on {scheme}://{bound}",
-        env!("CARGO_PKG_VERSION")
+/// `hapid pair`: the banner's next steps for the hub of this configuration, without starting
+/// it (for a hub running as a service, whose banner went to the journal without the token).
+fn pair_steps() -> Result<(), String> {
+    use std::io::{IsTerminal, Write};
+    let cfg = Config::load(&|k| std::env::var(k).ok())?;
+    let mut out = std::io::stdout();
+    let tty = out.is_terminal();
+    let facts = facts(&cfg, ([127, 0, 0, 1], cfg.listen_port).into());
+    let mut text = format!(
+        "hapid {}: HAPI_HOME {}, public URL {}\n\n",
+        env!("CARGO_PKG_VERSION"),
+        cfg.home.display(),
+        cfg.public_url
     );
-    println!("  public URL: {}", cfg.public_url);
-    println!("  database:   {}", cfg.db_path.display());
-    println!("  token:      {token}");
-    use std::io::Write;
-    let _ = std::io::stdout().flush();
+    text.push_str(&hapid::banner::next_steps(&facts, tty));
+    if !tty {
+        text.push_str("(run it on a terminal to see the token and a QR code)\n");
+    }
+    let _ = out.write_all(text.as_bytes());
+    let _ = out.flush();
+    Ok(())
+}
+
+fn facts(cfg: &Config, bound: SocketAddr) -> hapid::banner::Facts<'_> {
+    hapid::banner::Facts {
+        version: env!("CARGO_PKG_VERSION"),
+        bound,
+        tls: cfg.tls.is_some(),
+        public_url: &cfg.public_url,
+        home: &cfg.home,
+        db_path: &cfg.db_path,
+        web_dir: cfg.web_dir.as_deref(),
+        token_source: cfg.token_source,
+        token: &cfg.cli_api_token,
+    }
+}
+
+/// The banner on stdout; the token and the QR code only when stdout is a terminal (a token
+/// never goes into a log file or the journal).
+fn banner(cfg: &Config, bound: SocketAddr) {
+    use std::io::{IsTerminal, Write};
+    let facts = facts(cfg, bound);
+    let mut out = std::io::stdout();
+    let text = hapid::banner::render(&facts, out.is_terminal());
+    let _ = out.write_all(text.as_bytes());
+    let _ = out.flush();
 }

@@ -144,3 +144,12 @@ fn named_suites_exist() {
         "named suites that do not exist: {missing:?}"
     );
 }
+
+/// The .deb packages (scripts/build-deb.sh): install, upgrade and remove the amd64 package with
+/// dpkg on this machine, the installed /usr/bin/hapid serving as the `hapid` user, data and
+/// settings kept across the upgrade and the remove, gone after a purge; `hapid-pair`'s QR code
+/// decoded with zbarimg; the arm64 and armhf packages' contents (needs root and dpkg).
+#[test]
+fn debian_packages_install_upgrade_remove() {
+    run_suite("scripts/check-deb.sh");
+}

@@ -49,13 +49,24 @@ fn token_generated_persisted_and_reused() {
         .home(home.path())
         .unset("CLI_API_TOKEN")
         .start();
+    // Not a terminal: the banner says where the token is and never shows it (issue 19).
     let line = hub
         .stdout
-        .wait_line(|l| l.contains("CLI_API_TOKEN="), Duration::from_secs(5))
-        .unwrap_or_else(|| panic!("banner shows no generated token:\n{}", hub.stdout.text()));
-    let token = line.trim().trim_start_matches("CLI_API_TOKEN=").to_string();
+        .wait_line(|l| l.contains("hapi runner start"), Duration::from_secs(5))
+        .unwrap_or_else(|| panic!("banner shows no CLI command line:\n{}", hub.stdout.text()));
+    assert!(line.contains("<cliApiToken in "), "{line}");
+    assert!(line.contains("settings.json>"), "{line}");
+    let token = hub.settings()["cliApiToken"]
+        .as_str()
+        .expect("cliApiToken saved")
+        .to_string();
     assert!(token.len() >= 32, "generated token too short: {token:?}");
     assert!(!token.contains(':'));
+    assert!(
+        !hub.stdout.text().contains(&token),
+        "the token went to a pipe:\n{}",
+        hub.stdout.text()
+    );
 
     let settings = home.path().join("settings.json");
     assert_eq!(hub.settings()["cliApiToken"], json!(token));
@@ -71,7 +82,7 @@ fn token_generated_persisted_and_reused() {
     );
     assert!(hub.stop().success());
 
-    // Restart on the same home: same token, and the banner no longer prints it.
+    // Restart on the same home: same token, still not printed.
     let hub2 = Hub::options()
         .home(home.path())
         .unset("CLI_API_TOKEN")

@@ -401,6 +401,39 @@ fn without_a_web_dir_the_root_is_a_built_in_page() {
         page.contains("HAPI_WEB_DIR"),
         "says how to point it at a web app: {page}"
     );
+    // The hub's status and the first steps (issue 19), never the token.
+    assert!(page.contains(env!("CARGO_PKG_VERSION")), "version: {page}");
+    assert!(
+        page.contains("<td id=\"machines-online\">0</td>"),
+        "machines: {page}"
+    );
+    assert!(
+        page.contains("<td id=\"sessions\">0 (0 active)</td>"),
+        "sessions: {page}"
+    );
+    assert!(
+        page.contains("scripts/fetch-web.sh"),
+        "how to get the app: {page}"
+    );
+    assert!(
+        page.contains("hapi runner start"),
+        "how to connect a machine: {page}"
+    );
+    assert!(
+        !page.contains(&hub.token()),
+        "the page never shows the token"
+    );
+    let r = hub.post_json(
+        "/cli/sessions",
+        Some(&hub.token()),
+        &serde_json::json!({ "tag": "t1", "metadata": { "path": "/tmp/p", "flavor": "claude" } }),
+    );
+    assert_eq!(r.status, 200, "POST /cli/sessions: {r:?}");
+    let page = hub.get("/", None).text();
+    assert!(
+        page.contains("<td id=\"sessions\">1 (0 active)</td>"),
+        "{page}"
+    );
     // HEAD / agrees.
     let got = raw_exchange(&hub, &request_bytes("HEAD", "/", &[], b"", true));
     let (head, rest) = split_head(&got);
@@ -418,6 +451,31 @@ fn without_a_web_dir_the_root_is_a_built_in_page() {
         let r = hub.get(path, None);
         assert!(!r.text().contains("root:"), "{path}: {r:?}");
     }
+}
+
+#[test]
+fn hapi_home_web_is_found_without_hapi_web_dir() {
+    let home = TempDir::new("home-web");
+    std::fs::create_dir_all(home.path().join("web/assets")).unwrap();
+    std::fs::write(
+        home.path().join("web/index.html"),
+        "<!doctype html><p>the app</p>",
+    )
+    .unwrap();
+    std::fs::write(home.path().join("web/assets/a.js"), "x").unwrap();
+    let hub = Hub::options().home(home.path()).start();
+    let r = hub.get("/sessions/abc", None);
+    assert_eq!(r.status, 200, "{r:?}");
+    assert!(r.text().contains("the app"), "{r:?}");
+    assert_eq!(hub.get("/assets/a.js", None).text(), "x");
+    let banner = hub.stdout.text();
+    assert!(
+        banner.contains(&format!(
+            "web app:    {}",
+            home.path().join("web").display()
+        )),
+        "{banner}"
+    );
 }
 
 #[test]

@@ -166,7 +166,7 @@ impl Api {
             // "/apifoo": not under /api/*, and no static file or SPA fallback either (§5.1).
             return Outcome::Reply(Response::not_found());
         }
-        Outcome::Reply(self.web.serve(head))
+        Outcome::Reply(self.web.serve(head, hub))
     }
 }
 

@@ -67,7 +67,7 @@ curl -fsS "$base/health" >/dev/null || { echo "fetch-official-bundle: hub did no
 tmp_target="$target.partial"
 rm -rf "$tmp_target"
 mkdir -p "$tmp_target"
-node "$here/crawl.mjs" "$base" "$tmp_target" >&2
+node "$here/../../scripts/web-crawl.mjs" "$base" "$tmp_target" >&2
 rm -rf "$target"
 mv "$tmp_target" "$target"
 echo "$target"

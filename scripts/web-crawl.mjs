@@ -1,19 +1,20 @@
 // Copy a web app bundle from a running hub into a directory, exactly as the hub serves it.
 //
-//   node crawl.mjs <base-url> <target-dir>
+//   node scripts/web-crawl.mjs <base-url> <target-dir>   (or the official hub binary, as Bun:
+//   BUN_BE_BUN=1 hapi scripts/web-crawl.mjs …, which is what scripts/fetch-web.sh does)
 //
 // Starts at `/` (saved as index.html), `/sw.js` and `/manifest.webmanifest`, and follows every
 // reference it can see: src/href attributes of index.html, the manifest's icons, the service
 // worker's precache list (`"url":"..."`), `url(...)` in CSS, and "/assets/..." or "assets/..."
 // strings in JS. A response that is the SPA fallback (index.html answered for a non-HTML path)
-// is not a file of the bundle and is skipped. Uses only node >= 20 built-ins.
+// is not a file of the bundle and is skipped. Uses only built-ins of node >= 20 and Bun.
 
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, normalize } from 'node:path';
 
 const [base, target] = process.argv.slice(2);
 if (!base || !target) {
-  console.error('usage: node crawl.mjs <base-url> <target-dir>');
+  console.error('usage: web-crawl.mjs <base-url> <target-dir>');
   process.exit(2);
 }
 
