@@ -299,3 +299,66 @@ test('retry: not-found / already-queued / invoked; an indeterminate message is c
   await L.sleep(300);
   assert.deepEqual(L.answer(await retry(cli.sid, ids[0])), ok200({ status: 'retry-unavailable', localId: ids[0] }));
 });
+
+test('cancel an indeterminate message: "nothing removed" still deletes it; inFlight or no ack → busy', async () => {
+  let mode;
+  const { cli, ids } = await setup(2, { ack: () => mode });
+  try {
+    cli.emit('messages-indeterminate', { localIds: ids });
+    await cli.ping();
+    mode = { removed: false };
+    const from = sse.events.length;
+    assert.deepEqual(L.answer(await cancel(cli.sid, ids[0])), ok200({ status: 'cancelled', localId: ids[0] }));
+    const ev = await sse.next((e) => e.type === 'message-cancelled' && e.sessionId === cli.sid, 3000, from);
+    assert.deepEqual({ ...ev }, { type: 'message-cancelled', sessionId: cli.sid, messageId: ids[0], localId: ids[0], namespace: 'default' });
+    mode = { removed: false, inFlight: true };
+    assert.deepEqual(L.answer(await cancel(cli.sid, ids[1])), ok200({ status: 'busy', localId: ids[1] }));
+    mode = undefined;
+    assert.deepEqual(L.answer(await cancel(cli.sid, ids[1])), ok200({ status: 'busy', localId: ids[1] }));
+    assert.equal((await L.findByLocalId(w, cli.sid, ids[1])).deliveryState, 'indeterminate');
+  } finally {
+    cli.close();
+  }
+});
+
+test('cancel a dispatching message (steer-state): busy + indeterminate even when the CLI says removed', async () => {
+  const { cli, ids } = await setup(1, { ack: () => ({ removed: true }) });
+  try {
+    assert.deepEqual(await cli.emitAck('messages-steer-state', { localIds: [ids[0]], state: 'dispatching' }), { ok: true });
+    const from = sse.events.length;
+    assert.deepEqual(L.answer(await cancel(cli.sid, ids[0])), ok200({ status: 'busy', localId: ids[0] }));
+    await sse.next((e) => e.type === 'messages-indeterminate' && e.sessionId === cli.sid, 3000, from);
+    assert.equal((await L.findByLocalId(w, cli.sid, ids[0])).deliveryState, 'indeterminate');
+  } finally {
+    cli.close();
+  }
+});
+
+test('cancel in a shared (concurrentClients) session without a CLI: busy + indeterminate, not deleted', async () => {
+  const { cli, ids } = await setup(1, { metadata: L.defaultMetadata({ flavor: 'codex', capabilities: { concurrentClients: true } }) });
+  cli.close();
+  await L.sleep(300);
+  const from = sse.events.length;
+  assert.deepEqual(L.answer(await cancel(cli.sid, ids[0])), ok200({ status: 'busy', localId: ids[0] }));
+  await sse.next((e) => e.type === 'messages-indeterminate' && e.sessionId === cli.sid, 3000, from);
+  assert.equal((await L.findByLocalId(w, cli.sid, ids[0])).deliveryState, 'indeterminate');
+});
+
+test('retry: two CLI sockets in the room → retry-unavailable; a cancel ack "nothing removed" still lets the retry through', async () => {
+  let mode = () => undefined;
+  const { cli, ids } = await setup(1, { ack: (b) => mode(b) });
+  try {
+    cli.emit('messages-indeterminate', { localIds: [ids[0]] });
+    await cli.ping();
+    const second = await L.connectCli(h, { clientType: 'session-scoped', sessionId: cli.sid });
+    const n = cancelUpdates(cli).length;
+    assert.deepEqual(L.answer(await retry(cli.sid, ids[0])), ok200({ status: 'retry-unavailable', localId: ids[0] }));
+    assert.equal(cancelUpdates(cli).length, n, 'the CLI is not asked');
+    second.close();
+    await L.sleep(300);
+    mode = (b) => (b.t === 'cancel-queued-message' ? { removed: false } : { removed: false, accepted: true });
+    assert.deepEqual(L.answer(await retry(cli.sid, ids[0])), ok200({ status: 'retried', localId: ids[0] }));
+  } finally {
+    cli.close();
+  }
+});

@@ -261,3 +261,44 @@ test('GET /cli/sessions/:id/messages?afterSeq hands the CLI queued and invoked m
     cli.close();
   }
 });
+
+test('messages-indeterminate is announced even when nothing changed; events for a foreign sid get a socket error', async () => {
+  const cli = await L.cliSession(h);
+  try {
+    const from = sse.events.length;
+    cli.emit('messages-indeterminate', { localIds: ['never-sent'] });
+    const ev = await sse.next((e) => e.type === 'messages-indeterminate' && e.sessionId === cli.sid, 3000, from);
+    assert.deepEqual(ev.localIds, ['never-sent']);
+
+    const errors = [];
+    cli.socket.on('error', (e) => errors.push(e));
+    cli.socket.emit('messages-consumed', { sid: 'no-such-session', localIds: ['x'] });
+    await cli.ping();
+    await L.until(() => errors.length > 0, { ms: 3000, what: 'socket error' });
+    assert.deepEqual(errors[0], { message: 'session not found', code: 'not-found', scope: 'session', id: 'no-such-session' });
+    assert.deepEqual(await L.emitAck(cli.socket, 'messages-steer-state', { sid: 'no-such-session', localIds: ['x'], state: 'queued' }), { ok: false });
+  } finally {
+    cli.close();
+  }
+});
+
+test('session-end with reason "cleared" does not sweep the queue', async () => {
+  const { cli, ids } = await queuedSession(1);
+  const from = sse.events.length;
+  cli.emit('session-end', { time: Date.now(), reason: 'cleared' });
+  const ended = await sse.next((e) => e.type === 'session-ended' && e.sessionId === cli.sid, 3000, from);
+  assert.equal(ended.reason, 'cleared');
+  assert.equal(L.seen(sse, 'messages-consumed', cli.sid).filter((e) => sse.events.indexOf(e) >= from).length, 0);
+  assert.equal((await L.findByLocalId(w, cli.sid, ids[0])).invokedAt, null);
+  cli.close();
+});
+
+test('GET /cli/sessions/:id/messages without afterSeq: 400 {"error":"Invalid query"}', async () => {
+  const cli = await L.cliSession(h);
+  try {
+    const r = await L.request(h, 'GET', `/cli/sessions/${cli.sid}/messages`, { token: L.cliToken() });
+    assert.deepEqual(L.answer(r), { status: 400, body: { error: 'Invalid query' } });
+  } finally {
+    cli.close();
+  }
+});

@@ -39,9 +39,14 @@ test('bad scheduledAt / deliveryMode: 400 with the zod issues, nothing stored, n
       L.invalidBody('attachments', 'scheduled messages with attachments are not supported'),
     ],
     [{ text: '' }, { status: 400, body: { error: 'Message requires text or attachments' } }],
+    [{ localId: L.uid() }, L.invalidBody('text', 'Invalid input: expected string, received undefined')],
+    [{ text: 'x', localId: '' }, L.invalidBody('localId', 'Too small: expected string to have >=1 characters')],
+    ['not json', { status: 400, body: { error: 'Invalid body', issues: { formErrors: ['Invalid input: expected object, received null'], fieldErrors: {} } } }],
   ];
   for (const [body, expected] of cases) {
-    const r = await send(cli.sid, body);
+    const r = typeof body === 'string'
+      ? await w.req('POST', `/api/sessions/${cli.sid}/messages`, undefined, { rawBody: body })
+      : await send(cli.sid, body);
     assert.deepEqual(L.answer(r), expected, `body ${JSON.stringify(body)}`);
   }
   await cli.ping();
@@ -98,6 +103,19 @@ test('a message with localId is queued: invokedAt null, meta.deliveryMode "queue
   const p = await sse.next((e) => e.type === 'session-updated' && e.sessionId === cli.sid && e.data?.thinking === true, 3000, from);
   assert.deepEqual(Object.keys(p.data).sort(), ['activeTurnStartedAt', 'thinking', 'updatedAt']);
   assert.equal(typeof p.data.activeTurnStartedAt, 'number');
+});
+
+test('deliveryMode "queue" and scheduledAt null are accepted like their absence', async () => {
+  const a = L.uid();
+  const b = L.uid();
+  assert.deepEqual(L.answer(await send(cli.sid, { text: 'q', localId: a, deliveryMode: 'queue' })), { status: 200, body: { ok: true } });
+  assert.deepEqual(L.answer(await send(cli.sid, { text: 'n', localId: b, scheduledAt: null })), { status: 200, body: { ok: true } });
+  for (const localId of [a, b]) {
+    const m = await L.findByLocalId(w, cli.sid, localId);
+    assert.equal(m.scheduledAt, null);
+    assert.equal(m.content.meta.deliveryMode, 'queue');
+    await cli.waitUpdate((x) => x.body?.t === 'new-message' && x.body.message.localId === localId, 3000);
+  }
 });
 
 test('a message without localId is stamped invokedAt = createdAt at insert', async () => {
