@@ -183,6 +183,7 @@ test('session-end marks the immediately queued messages invoked (messages-consum
   assert.equal('steered' in ev, false);
   const ended = await sse.next((e) => e.type === 'session-ended' && e.sessionId === cli.sid, 3000, from);
   assert.equal(ended.namespace, 'default');
+  assert.ok(typeof ended._id === 'string', 'session-ended carries an id: line');
   assert.equal((await L.findByLocalId(w, cli.sid, ids[0])).invokedAt, ev.invokedAt);
   assert.equal((await L.findByLocalId(w, cli.sid, sched)).invokedAt, null);
   assert.equal((await L.findByLocalId(w, cli.sid, ids[1])).deliveryState, 'indeterminate');
