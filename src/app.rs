@@ -80,6 +80,11 @@ pub enum Effect {
     },
     /// Disconnect a socket from its namespace.
     Disconnect { socket: SocketId },
+    /// The answer to a CONNECT the app answered with [`ConnectReply::Later`].
+    ConnectReply {
+        socket: SocketId,
+        reply: ConnectReply,
+    },
     /// Call [`App::on_timer`] with `key` at or after the monotonic deadline `at`. Timers are
     /// never cancelled: the app forgets a key it no longer wants and ignores its call (a late
     /// or doubled call must be harmless; re-check the condition).
@@ -139,11 +144,15 @@ pub enum OriginCheck {
 }
 
 /// What a Socket.IO CONNECT gets.
+#[derive(Debug)]
 pub enum ConnectReply {
     /// Accepted.
     Ok,
     /// Refused with `{"message": …}`.
     Refused(String),
+    /// Answered later with [`Effect::ConnectReply`] (a refusal the throttle holds); the
+    /// session's packets wait meanwhile.
+    Later,
 }
 
 /// The application behind the reactor.

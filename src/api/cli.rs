@@ -8,15 +8,14 @@ use crate::http::{Request, Response};
 use crate::hub::{Hub, HubError};
 use serde_json::{Value, json};
 
-/// Handles a `/cli/*` request.
+/// Handles a `/cli/*` request. A wrong token is counted by the credential gate, which may
+/// hold the answer (`hub::gate`); the correct token is never refused.
 pub fn route(hub: &mut Hub, req: &Request, now: Now, ip: std::net::IpAddr) -> Response {
-    // Wrong tokens slow the address down as on /api/auth; the real CLI never sends one.
-    if let Some(secs) = hub.throttle.refuse(ip, now) {
-        return super::web::throttled(secs).header("X-Hapi-Protocol-Version", "1");
-    }
     let r = route_inner(hub, req, now);
     if r.status == 401 && r.body == br#"{"error":"Invalid token"}"# {
-        hub.throttle.fail(ip, now);
+        hub.gate.failed(ip, now.mono);
+    } else if r.status != 401 && crate::auth::token::is_weak(&hub.settings.cli_api_token) {
+        hub.gate.weak_success(ip, now.mono);
     }
     r.header("X-Hapi-Protocol-Version", "1")
 }

@@ -147,18 +147,19 @@ impl Api {
             } else {
                 web::route(self, hub, conn, req, now, ip)
             };
-            return match out {
+            let out = match out {
                 Outcome::Reply(r) => Outcome::Reply(self.cors.decorate(origin, r)),
                 Outcome::Sse(h) => Outcome::Sse(self.cors.decorate(origin, h)),
                 other => other,
             };
+            return held(hub, conn, out, now);
         }
         if path == "/metrics" && get {
             return match self.metrics_public {
                 true => Outcome::Metrics,
                 false => match web::authenticate(hub, req, now, ip) {
                     Ok(_) => Outcome::Metrics,
-                    Err(r) => Outcome::Reply(r),
+                    Err(r) => held(hub, conn, Outcome::Reply(r), now),
                 },
             };
         }
@@ -167,6 +168,19 @@ impl Api {
             return Outcome::Reply(Response::not_found());
         }
         Outcome::Reply(self.web.serve(head, hub))
+    }
+}
+
+/// The answer to a request whose credential check the gate says to hold: deferred, and sent
+/// by the gate's timer (`hub::gate`); any other answer as it is.
+fn held(hub: &mut Hub, conn: ConnId, out: Outcome, now: Now) -> Outcome {
+    let hold = hub.gate.take_hold();
+    match out {
+        Outcome::Reply(r) if !hold.is_zero() => {
+            hub.hold_reply(conn, r, hold, now);
+            Outcome::Deferred
+        }
+        other => other,
     }
 }
 

@@ -19,20 +19,19 @@ pub fn connect(
     now: Now,
 ) -> ConnectReply {
     let field = |k: &str| auth.and_then(|a| a.get(k)).and_then(Value::as_str);
-    // Wrong tokens slow the address down here too, as on `/api/auth` and `/cli/*`: the
-    // handshake is another way to try tokens.
-    if matches!(nsp, "/cli" | "/terminal")
-        && let Some(secs) = hub.throttle.refuse(peer, now)
-    {
-        return ConnectReply::Refused(format!("Too many failed attempts; try again in {secs} s"));
-    }
+    // The handshake is another way to try tokens: a wrong one is counted by the credential
+    // gate as on `/api/auth` and `/cli/*`, and its refusal may be held (`hub::gate`).
     match nsp {
         "/cli" => {
             let Some(ns) = field("token")
                 .and_then(|t| crate::auth::token::authenticate(t, &hub.settings.cli_api_token))
             else {
-                hub.throttle.fail(peer, now);
-                return ConnectReply::Refused("Invalid token".into());
+                hub.gate.failed(peer, now.mono);
+                return hub.hold_connect(
+                    socket,
+                    ConnectReply::Refused("Invalid token".into()),
+                    now,
+                );
             };
             let ns = ns.to_string();
             hub.cli_connect(socket, &ns, field("sessionId"), field("machineId"));
@@ -49,9 +48,9 @@ pub fn connect(
                 }
                 Err((e, forged)) => {
                     if forged {
-                        hub.throttle.fail(peer, now);
+                        hub.gate.failed(peer, now.mono);
                     }
-                    ConnectReply::Refused(e.message().into())
+                    hub.hold_connect(socket, ConnectReply::Refused(e.message().into()), now)
                 }
             }
         }

@@ -22,19 +22,22 @@ pub fn route(
     let path = head.path.as_str();
     let m = head.method.as_str();
     match (m, path) {
-        ("POST", "/api/auth") => {
-            if let Some(secs) = hub.throttle.refuse(ip, now) {
-                return Outcome::Reply(throttled(secs));
-            }
-            let r = auth(hub, req, now);
+        // Both check the CLI token or Telegram initData: a failure is counted by the gate
+        // (which may hold its answer); a success is never refused.
+        ("POST", "/api/auth" | "/api/bind") => {
+            let r = match path {
+                "/api/auth" => auth(hub, req, now),
+                _ => bind(hub, req, now),
+            };
             match r.status {
-                200 => hub.throttle.succeed(ip),
-                401 => hub.throttle.fail(ip, now),
+                401 => hub.gate.failed(ip, now.mono),
+                200 if crate::auth::token::is_weak(&hub.settings.cli_api_token) => {
+                    hub.gate.weak_success(ip, now.mono)
+                }
                 _ => {}
             }
             return Outcome::Reply(r);
         }
-        ("POST", "/api/bind") => return Outcome::Reply(bind(hub, req, now)),
         (_, "/api/auth" | "/api/bind") => return Outcome::Reply(Response::not_found()),
         _ => {}
     }
@@ -119,28 +122,20 @@ pub fn route(
     Outcome::Reply(reply)
 }
 
-/// The answer to a throttled address: 429 with `Retry-After` in whole seconds.
-pub fn throttled(secs: i64) -> Response {
-    Response::error(429, "Too many failed attempts; try again later")
-        .header("Retry-After", secs.to_string())
-}
-
-/// The JWT middleware (spec/auth.md §5), with throttling of clients that keep presenting
-/// forged tokens (an expired but genuine token is normal web behaviour and is not counted).
+/// The JWT middleware (spec/auth.md §5). A forged token (bad signature or structure) is
+/// counted by the credential gate, which may hold the 401; an expired but genuine token is
+/// normal web behaviour and is not counted; a valid one is never refused.
 pub fn authenticate(
     hub: &mut Hub,
     req: &Request,
     now: Now,
     ip: IpAddr,
 ) -> Result<Caller, Response> {
-    if let Some(secs) = hub.throttle.refuse(ip, now) {
-        return Err(throttled(secs));
-    }
     let r = verify_bearer(hub, req, now);
     if let Err(forged) = &r
         && forged.1
     {
-        hub.throttle.fail(ip, now);
+        hub.gate.failed(ip, now.mono);
     }
     r.map_err(|(resp, _)| resp)
 }
@@ -331,6 +326,11 @@ fn events(hub: &mut Hub, conn: ConnId, req: &Request, caller: &Caller, now: Now)
         .header("Cache-Control", "no-cache, no-transform")
         .header("Connection", "keep-alive")
         .header("X-Accel-Buffering", "no");
+    if req.head.method == "HEAD" {
+        // The head of the stream, no stream: nothing is subscribed and the connection stays
+        // a plain keep-alive one (issue 20 item 7).
+        return Outcome::Reply(head);
+    }
     let sub = Subscription {
         conn,
         namespace: caller.ns.clone(),

@@ -1,5 +1,6 @@
 //! Web authentication codecs (spec/auth.md): access tokens (§3), the HS256 web JWT (§4),
-//! WHATWG form decoding and Telegram Mini App `initData` validation (§7).
+//! WHATWG form decoding, Telegram Mini App `initData` validation (§7), and the throttle of
+//! failed credentials (issue 20).
 //!
 //! Everything here is sans-IO: no clock (callers pass `now`), no randomness, no files.
 //! Secrets are compared in constant time and never formatted into error messages.
@@ -7,6 +8,7 @@
 pub mod form;
 pub mod jwt;
 pub mod telegram;
+pub mod throttle;
 pub mod token;
 
 use hmac::digest::KeyInit;

@@ -936,6 +936,9 @@ impl Server {
     /// The app's answer to [`Output::Connect`]. Held packets of the session are handled
     /// next, in order.
     pub fn connect_reply(&mut self, socket: SocketId, reply: ConnectReply, now: Instant) {
+        if matches!(reply, ConnectReply::Later) {
+            return; // the real answer comes with a later call
+        }
         let Some(sid) = self.connecting.remove(&socket) else {
             // The session ended meanwhile: an app that accepted must forget the socket.
             if matches!(reply, ConnectReply::Ok) {
@@ -960,6 +963,7 @@ impl Server {
                 socketio::connect_ok(&nsp, &random_id())
             }
             ConnectReply::Refused(msg) => socketio::connect_error(&nsp, &msg),
+            ConnectReply::Later => return,
         };
         self.send(&sid, vec![text(socketio::encode(&answer))], now);
         while let Some(s) = self.sessions.get_mut(&sid)

@@ -1,21 +1,11 @@
-//! Operations: auth-failure throttling per client address, retention of old inactive
-//! sessions in bounded batches, and the hub's part of `/metrics`.
+//! Operations: retention of old inactive sessions in bounded batches, and the hub's part of
+//! `/metrics`.
 
 use super::timers::HubTimer;
 use super::{Hub, Now};
-use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::net::IpAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-/// Failures before delays start.
-const FREE_FAILURES: u32 = 5;
-/// Longest delay imposed.
-const MAX_DELAY_MS: i64 = 60_000;
-/// Addresses tracked; the stalest entry goes first when full.
-const TABLE_CAP: usize = 4096;
-/// Forget an address after this long without failures.
-const FORGET: Duration = Duration::from_secs(15 * 60);
 /// Messages deleted per retention batch: one batch (delete and commit, without a
 /// checkpoint) takes a fraction of a millisecond.
 const RETENTION_BATCH: i64 = 25;
@@ -34,70 +24,6 @@ const RETENTION_SHARE_PERCENT: f64 = 1.0;
 fn retention_pause_ms(took: std::time::Duration) -> i64 {
     let ms = took.as_secs_f64() * 1000.0 * (100.0 / RETENTION_SHARE_PERCENT - 1.0);
     (ms.ceil() as i64).clamp(RETENTION_PAUSE_MS, 60_000)
-}
-
-/// Failed-auth bookkeeping.
-#[derive(Debug, Default)]
-pub struct Throttle {
-    table: HashMap<IpAddr, (u32, Instant)>,
-    /// Requests refused while throttled.
-    pub refused: u64,
-    /// Failures recorded.
-    pub failures: u64,
-}
-
-impl Throttle {
-    /// Milliseconds the address must still wait, if it is throttled.
-    pub fn wait_ms(&self, ip: IpAddr, now: Now) -> Option<i64> {
-        let (n, last) = *self.table.get(&ip)?;
-        if n < FREE_FAILURES {
-            return None;
-        }
-        let delay = (100i64 << (n - FREE_FAILURES).min(20)).min(MAX_DELAY_MS);
-        let until = last + Duration::from_millis(delay as u64);
-        let left = until.saturating_duration_since(now.mono).as_millis() as i64;
-        (left > 0).then_some(left)
-    }
-
-    /// Whole seconds the address must still wait, counting the refusal, if it is throttled:
-    /// what every entry point (HTTP routes, `/cli/*`, Socket.IO handshakes) checks first.
-    pub fn refuse(&mut self, ip: IpAddr, now: Now) -> Option<i64> {
-        let ms = self.wait_ms(ip, now)?;
-        self.refused += 1;
-        Some((ms + 999) / 1000)
-    }
-
-    /// Records a failure (logged at powers of two, never with the token).
-    pub fn fail(&mut self, ip: IpAddr, now: Now) {
-        self.failures += 1;
-        if self.table.len() >= TABLE_CAP && !self.table.contains_key(&ip) {
-            self.table
-                .retain(|_, (_, last)| now.mono.duration_since(*last) < FORGET);
-            if self.table.len() >= TABLE_CAP
-                && let Some(oldest) = self
-                    .table
-                    .iter()
-                    .min_by_key(|(_, (_, l))| *l)
-                    .map(|(k, _)| *k)
-            {
-                self.table.remove(&oldest);
-            }
-        }
-        let e = self.table.entry(ip).or_insert((0, now.mono));
-        e.0 = e.0.saturating_add(1);
-        e.1 = now.mono;
-        if e.0 == FREE_FAILURES || (e.0.is_power_of_two() && e.0 > FREE_FAILURES) {
-            crate::log::warn(&format!(
-                "auth: {} failed attempts from {ip}; slowing it down",
-                e.0
-            ));
-        }
-    }
-
-    /// A success clears the address.
-    pub fn succeed(&mut self, ip: IpAddr) {
-        self.table.remove(&ip);
-    }
 }
 
 impl Hub {
@@ -232,8 +158,10 @@ impl Hub {
         );
         let _ = writeln!(
             out,
-            "# HELP hapid_auth_failures_total Failed authentications.\n# TYPE hapid_auth_failures_total counter\nhapid_auth_failures_total {}\n# HELP hapid_auth_throttled_total Requests refused while throttled.\n# TYPE hapid_auth_throttled_total counter\nhapid_auth_throttled_total {}",
-            self.throttle.failures, self.throttle.refused
+            "# HELP hapid_auth_failures_total Failed credential checks.\n# TYPE hapid_auth_failures_total counter\nhapid_auth_failures_total {}\n# HELP hapid_auth_held_total Failed credential checks whose answer was held.\n# TYPE hapid_auth_held_total counter\nhapid_auth_held_total {}\n# HELP hapid_auth_held_waiting Answers held now.\n# TYPE hapid_auth_held_waiting gauge\nhapid_auth_held_waiting {}",
+            self.gate.failures(),
+            self.gate.held_total(),
+            self.gate.waiting()
         );
         let st = &self.store.stats;
         st.commit
@@ -379,23 +307,5 @@ mod tests {
         assert_eq!(retention_pause_ms(Duration::ZERO), RETENTION_PAUSE_MS);
         assert_eq!(retention_pause_ms(Duration::from_millis(2)), 198);
         assert_eq!(retention_pause_ms(Duration::from_secs(5)), 60_000);
-    }
-
-    #[test]
-    fn delays_grow_and_reset() {
-        let mut t = Throttle::default();
-        let ip: IpAddr = "10.0.0.1".parse().unwrap();
-        let now = Now::read();
-        for _ in 0..FREE_FAILURES {
-            assert_eq!(t.wait_ms(ip, now), None);
-            t.fail(ip, now);
-        }
-        assert_eq!(t.wait_ms(ip, now), Some(100));
-        for _ in 0..20 {
-            t.fail(ip, now);
-        }
-        assert_eq!(t.wait_ms(ip, now), Some(MAX_DELAY_MS));
-        t.succeed(ip);
-        assert_eq!(t.wait_ms(ip, now), None);
     }
 }

@@ -6,6 +6,7 @@
 
 pub mod cli;
 pub mod events;
+pub mod gate;
 pub mod maintenance;
 pub mod model;
 pub mod notify;
@@ -130,8 +131,8 @@ pub struct Hub {
     pub telegram: Option<telegram::Bot>,
     /// Voice token chains and the agent cache.
     pub voice: voice::Voice,
-    /// Failed-auth throttling.
-    pub throttle: maintenance::Throttle,
+    /// Failed-credential throttling and the answers it holds.
+    pub gate: gate::Gate,
     /// Sessions pruned by retention.
     pub retained: u64,
     /// When the next retention batch may run, while a prune is in progress.
@@ -208,7 +209,7 @@ impl Hub {
             cli: cli::Cli::default(),
             resumes: Vec::new(),
             push: push::PushState::default(),
-            throttle: maintenance::Throttle::default(),
+            gate: gate::Gate::default(),
             retained: 0,
             retention_due: None,
             telegram: settings.telegram_bot_token.clone().map(|t| {
@@ -265,6 +266,7 @@ impl Hub {
             HubTimer::Heartbeat => self.heartbeat(now),
             HubTimer::TerminalIdle => self.terminal_idle(now),
             HubTimer::Retention => self.retention(now),
+            HubTimer::HeldAnswers => self.release_held(now),
         }
     }
 

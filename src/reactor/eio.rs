@@ -86,8 +86,11 @@ impl<A: App> Reactor<A> {
                 auth,
                 peer,
             } => {
-                let reply = self.app.sio_connect(socket, &nsp, auth.as_ref(), peer, now);
-                self.eio.connect_reply(socket, reply, now.mono);
+                match self.app.sio_connect(socket, &nsp, auth.as_ref(), peer, now) {
+                    // Answered by a later Effect::ConnectReply.
+                    crate::app::ConnectReply::Later => {}
+                    reply => self.eio.connect_reply(socket, reply, now.mono),
+                }
             }
             Output::Event {
                 socket,

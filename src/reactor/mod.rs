@@ -623,6 +623,10 @@ impl<A: App> Reactor<A> {
                 self.eio.disconnect(socket, now.mono);
                 self.drain_eio(now);
             }
+            Effect::ConnectReply { socket, reply } => {
+                self.eio.connect_reply(socket, reply, now.mono);
+                self.drain_eio(now);
+            }
             Effect::Timer { at, key } => {
                 self.timers.arm(at, Timer::App(key));
             }

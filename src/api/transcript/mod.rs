@@ -42,6 +42,7 @@
 
 mod cli_events;
 mod clock;
+mod gate;
 mod namespaces;
 mod notify;
 mod resume;
@@ -357,6 +358,14 @@ impl Harness {
                 let to = self.socket_name(socket);
                 line(&to, "disconnect".into())
             }
+            Effect::ConnectReply { socket, reply } => {
+                let to = self.socket_name(socket);
+                match reply {
+                    ConnectReply::Ok => line(&to, "connect ok".into()),
+                    ConnectReply::Refused(m) => line(&to, format!("connect refused {}", json!(m))),
+                    ConnectReply::Later => line(&to, "connect later".into()),
+                }
+            }
             Effect::Timer { at, key } => {
                 let at = at.saturating_duration_since(self.base);
                 self.arm(at, key);
@@ -549,6 +558,7 @@ impl Harness {
         match r {
             ConnectReply::Ok => Ok(Cli { socket }),
             ConnectReply::Refused(m) => Err(m),
+            ConnectReply::Later => Err("later".into()),
         }
     }
 
