@@ -143,6 +143,18 @@ pub enum OriginCheck {
     Refused,
 }
 
+/// What the reactor does with a request whose head is complete, before it reads the body.
+#[derive(Debug)]
+pub enum Admit {
+    /// Read a body of at most this many bytes (a longer one is answered 413).
+    Body(usize),
+    /// Answer this at once, without reading the body, and close.
+    Reject(Response),
+    /// The app answers later with [`Effect::Reply`] (a held credential failure); the body is
+    /// never read and the connection closes after the answer.
+    Later,
+}
+
 /// What a Socket.IO CONNECT gets.
 #[derive(Debug)]
 pub enum ConnectReply {
@@ -157,8 +169,9 @@ pub enum ConnectReply {
 
 /// The application behind the reactor.
 pub trait App {
-    /// Largest body the route of `head` accepts.
-    fn body_limit(&self, head: &Head) -> usize;
+    /// A request's head is complete: how much body to read, or an answer without it (the
+    /// credentials in the head are checked here before a large body is taken).
+    fn admit(&mut self, conn: ConnId, head: &Head, peer: SocketAddr, now: Now) -> Admit;
     /// Handles an HTTP request.
     fn http(&mut self, conn: ConnId, peer: SocketAddr, req: &Request, now: Now) -> Outcome;
     /// The process is stopping: queue any last outbound calls (they get a short grace).

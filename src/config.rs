@@ -47,6 +47,8 @@ pub struct Config {
     pub elevenlabs_api_base: String,
     pub metrics_public: bool,
     pub max_connections: usize,
+    pub max_per_address: usize,
+    pub body_budget: usize,
     pub retention_days: Option<u64>,
     pub terminal_idle_timeout_ms: u64,
     pub terminal_max: usize,
@@ -128,6 +130,16 @@ pub const ENV_HELP: &[(&str, &str, &str)] = &[
         "HAPID_MAX_CONNECTIONS",
         "4096",
         "hapid: concurrent connections before new ones are refused",
+    ),
+    (
+        "HAPID_MAX_CONNECTIONS_PER_ADDRESS",
+        "a quarter of HAPID_MAX_CONNECTIONS",
+        "hapid: concurrent connections from one address (an IPv6 /64) before its new ones are refused; HAPID_TRUSTED_PROXIES are exempt",
+    ),
+    (
+        "HAPID_BODY_BUDGET_MIB",
+        "96",
+        "hapid: request bodies buffered at once, all connections together, before new ones get 503",
     ),
     (
         "HAPID_METRICS_PUBLIC",
@@ -414,6 +426,11 @@ impl Config {
                 .unwrap_or_else(|| "https://api.elevenlabs.io".into()),
             metrics_public: flag("HAPID_METRICS_PUBLIC"),
             max_connections: num("HAPID_MAX_CONNECTIONS", 4096) as usize,
+            max_per_address: {
+                let total = num("HAPID_MAX_CONNECTIONS", 4096);
+                num("HAPID_MAX_CONNECTIONS_PER_ADDRESS", (total / 4).max(1)) as usize
+            },
+            body_budget: (num("HAPID_BODY_BUDGET_MIB", 96) as usize).saturating_mul(1 << 20),
             retention_days: get("HAPID_RETENTION_DAYS")
                 .and_then(|v| v.parse().ok())
                 .filter(|n| *n > 0),

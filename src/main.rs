@@ -167,6 +167,9 @@ fn run(backup: Option<String>) -> Result<(), String> {
     };
     let limits = reactor::Limits {
         max_connections: cfg.max_connections,
+        max_per_address: cfg.max_per_address,
+        exempt: cfg.trusted_proxies.clone(),
+        body_budget: cfg.body_budget,
     };
     let mut r =
         Reactor::bind(addr, app, limits).map_err(|e| format!("cannot listen on {addr}: {e}"))?;

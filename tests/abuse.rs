@@ -344,7 +344,6 @@ fn under_watch(
 /// are checked before the body is read: each gets its 401 at once, and the hub's memory stays
 /// within the global budget (64 MiB) of its idle size.
 #[test]
-#[ignore = "issue 20 item 2: bodies are read before the credentials are checked"]
 fn unauthenticated_upload_bodies_do_not_exhaust_memory() {
     let hub = Hub::start(&[]);
     let addr = hub.addr();
@@ -371,7 +370,6 @@ fn unauthenticated_upload_bodies_do_not_exhaust_memory() {
 
 /// Issue 20 item 2: ten 48 MiB polling bodies to an Engine.IO session nobody authenticated.
 #[test]
-#[ignore = "issue 20 item 2: no global budget for buffered bodies"]
 fn polling_bodies_do_not_exhaust_memory() {
     let hub = Hub::start(&[]);
     let addr = hub.addr();
@@ -411,7 +409,6 @@ fn polling_bodies_do_not_exhaust_memory() {
 /// then sending 20 × 40 MiB binary frames, before any namespace or auth check. The hub bounds
 /// attachments per packet and per session and drops the socket; memory goes back.
 #[test]
-#[ignore = "issue 20 item 2: attachments are bounded by count only"]
 fn binary_attachments_before_auth_are_bounded() {
     let hub = Hub::start(&[]);
     let addr = hub.addr();
@@ -595,7 +592,6 @@ fn now_ms() -> u64 {
 /// large messages. Each is dropped when its write buffer is full, and dropping frees its
 /// memory at once, although the peers keep their TCP connections open.
 #[test]
-#[ignore = "issue 20 item 5: a dropped WebSocket keeps its connection and buffer"]
 fn a_dropped_slow_websocket_frees_its_memory() {
     let hub = Hub::start(&[]);
     let jwt = hub.jwt("default");
@@ -639,7 +635,6 @@ fn a_dropped_slow_websocket_frees_its_memory() {
 /// Issue 20 item 6: a request body trickled one byte a second is cut off by a total
 /// deadline, not kept open as long as each byte arrives within the idle timeout.
 #[test]
-#[ignore = "issue 20 item 6: no total deadline for a slow body"]
 fn a_trickled_body_is_cut_off_by_a_total_deadline() {
     use std::io::{Read, Write};
     let hub = Hub::start(&[]);
@@ -733,7 +728,6 @@ fn bind_connect(
 /// Issue 20 item 6: one address holding many idle connections does not take every slot;
 /// another address is still served.
 #[test]
-#[ignore = "issue 20 item 6: no per-address connection cap"]
 fn one_address_cannot_take_every_connection_slot() {
     let hub = Hub::start(&[("HAPID_MAX_CONNECTIONS", "600")]);
     let attacker = std::net::Ipv4Addr::new(127, 0, 0, 2);

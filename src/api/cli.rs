@@ -20,8 +20,9 @@ pub fn route(hub: &mut Hub, req: &Request, now: Now, ip: std::net::IpAddr) -> Re
     r.header("X-Hapi-Protocol-Version", "1")
 }
 
-fn authenticate(hub: &Hub, req: &Request) -> Result<String, Response> {
-    let Some(h) = req.head.header("authorization") else {
+/// The namespace of the request's `Bearer` CLI token, or the 401 to answer.
+pub fn authenticate(hub: &Hub, head: &crate::http::Head) -> Result<String, Response> {
+    let Some(h) = head.header("authorization") else {
         return Err(Response::error(401, "Missing Authorization header"));
     };
     // ^Bearer\s+(.+)$, case-insensitive "Bearer".
@@ -53,7 +54,7 @@ fn opt_string(v: &Value, k: &str) -> Option<String> {
 }
 
 fn route_inner(hub: &mut Hub, req: &Request, now: Now) -> Response {
-    let ns = match authenticate(hub, req) {
+    let ns = match authenticate(hub, &req.head) {
         Ok(ns) => ns,
         Err(r) => return r,
     };

@@ -17,13 +17,16 @@ mod web;
 pub mod web_app;
 
 pub use crate::app::Outcome;
-use crate::app::{App, ConnectReply, EioConfig, EioKind, OriginCheck};
+use crate::app::{Admit, App, ConnectReply, EioConfig, EioKind, OriginCheck};
 use crate::app::{ConnId, Effect, Now, SocketId};
 use crate::http::{Head, Request, Response};
 use crate::hub::{Hub, HubError};
 use serde_json::Value;
 use std::net::{IpAddr, SocketAddr};
 
+/// Bodies up to this length are read before the credentials are checked (the route checks
+/// them); longer ones only after (`Api::admit`).
+pub const PRE_AUTH_BODY: usize = 64 * 1024;
 /// Body limit of every route but the upload route.
 pub const BODY_LIMIT: usize = 1024 * 1024;
 /// Body limit of `POST /api/sessions/:id/upload` (68 MiB, as v0.30.7).
@@ -97,6 +100,53 @@ impl Api {
         } else {
             BODY_LIMIT
         }
+    }
+
+    /// Admission of a request whose head is complete (issue 20 item 2): a body longer than
+    /// [`PRE_AUTH_BODY`] is read only once the credentials in the head check out (a JWT for
+    /// `/api/*`, the CLI token for `/cli/*`); otherwise the 401 goes out without reading it
+    /// (held like any credential failure) and the connection closes. Smaller bodies are read
+    /// and the route answers as usual, so the answers are the ones the routes give.
+    pub fn admit(
+        &self,
+        hub: &mut Hub,
+        conn: ConnId,
+        head: &Head,
+        peer: SocketAddr,
+        now: Now,
+    ) -> Admit {
+        let limit = self.body_limit(head);
+        let declared: usize = head
+            .header("content-length")
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0);
+        if declared <= PRE_AUTH_BODY || declared > limit {
+            return Admit::Body(limit); // small, or refused 413 by the parser
+        }
+        let path = head.path.as_str();
+        let refusal = if path.starts_with("/cli/") {
+            cli::authenticate(hub, head)
+                .err()
+                .map(|r| (r.header("X-Hapi-Protocol-Version", "1"), true))
+        } else if path.starts_with("/api/") && path != "/api/auth" && path != "/api/bind" {
+            web::verify_bearer(hub, head, now).err()
+        } else {
+            None
+        };
+        let Some((resp, counts)) = refusal else {
+            return Admit::Body(limit);
+        };
+        let ip = self.client_ip(peer, head);
+        if counts {
+            hub.gate.failed(ip, now.mono);
+        }
+        let resp = self.cors.decorate(head.header("origin"), resp).close();
+        let hold = hub.gate.take_hold();
+        if hold.is_zero() {
+            return Admit::Reject(resp);
+        }
+        hub.hold_reply(conn, resp, hold, now);
+        Admit::Later
     }
 
     /// The client's address: the peer, or behind a trusted proxy what it forwarded.
@@ -185,8 +235,8 @@ fn held(hub: &mut Hub, conn: ConnId, out: Outcome, now: Now) -> Outcome {
 }
 
 impl App for HapiApp {
-    fn body_limit(&self, head: &Head) -> usize {
-        self.api.body_limit(head)
+    fn admit(&mut self, conn: ConnId, head: &Head, peer: SocketAddr, now: Now) -> Admit {
+        self.api.admit(&mut self.hub, conn, head, peer, now)
     }
 
     fn http(&mut self, conn: ConnId, peer: SocketAddr, req: &Request, now: Now) -> Outcome {

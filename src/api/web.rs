@@ -131,7 +131,7 @@ pub fn authenticate(
     now: Now,
     ip: IpAddr,
 ) -> Result<Caller, Response> {
-    let r = verify_bearer(hub, req, now);
+    let r = verify_bearer(hub, &req.head, now);
     if let Err(forged) = &r
         && forged.1
     {
@@ -142,8 +142,11 @@ pub fn authenticate(
 
 /// Verifies the request's JWT; on failure also says whether the token was forged (bad
 /// signature or structure) rather than merely expired.
-fn verify_bearer(hub: &Hub, req: &Request, now: Now) -> Result<Caller, (Response, bool)> {
-    let head = &req.head;
+pub fn verify_bearer(
+    hub: &Hub,
+    head: &crate::http::Head,
+    now: Now,
+) -> Result<Caller, (Response, bool)> {
     let from_header = head
         .header("authorization")
         .and_then(|v| v.strip_prefix("Bearer "));

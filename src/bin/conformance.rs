@@ -23,7 +23,8 @@
 //! Usage: `conformance [PORT]` (listens on 127.0.0.1; port 0 picks a free one, printed).
 
 use hapid::app::{
-    App, ConnId, ConnectReply, Effect, EioConfig, EioKind, Now, OriginCheck, Outcome, SocketId,
+    Admit, App, ConnId, ConnectReply, Effect, EioConfig, EioKind, Now, OriginCheck, Outcome,
+    SocketId,
 };
 use hapid::http::{Head, Request, Response};
 use hapid::reactor::{Limits, Reactor};
@@ -62,9 +63,9 @@ impl ConformanceApp {
 }
 
 impl App for ConformanceApp {
-    fn body_limit(&self, _head: &Head) -> usize {
+    fn admit(&mut self, _: ConnId, _: &Head, _: std::net::SocketAddr, _: Now) -> Admit {
         // Polling POST bodies up to maxPayload (plus the separators' slack).
-        2 * 1_000_000
+        Admit::Body(2 * 1_000_000)
     }
 
     fn http(&mut self, _conn: ConnId, _peer: SocketAddr, req: &Request, _now: Now) -> Outcome {
@@ -187,6 +188,7 @@ fn main() {
         app,
         Limits {
             max_connections: 10_000,
+            ..Limits::default()
         },
     ) {
         Ok(r) => r,

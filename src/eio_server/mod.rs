@@ -361,6 +361,15 @@ impl Server {
         self.out.pop_front()
     }
 
+    /// Whether the session `sid` may send large polling bodies: it has joined a namespace
+    /// other than `/` (which needs no credentials), or it is not a Socket.IO session. Other
+    /// sessions' bodies are cut to a small allowance before they are read (issue 20 item 2).
+    pub fn trusts_bodies(&self, sid: &str) -> bool {
+        self.sessions
+            .get(sid)
+            .is_some_and(|s| s.kind != EioKind::SocketIo || s.nsps.keys().any(|n| n != "/"))
+    }
+
     /// Live Engine.IO sessions.
     pub fn session_count(&self) -> usize {
         self.sessions.len()

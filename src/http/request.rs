@@ -128,12 +128,19 @@ impl RequestParser {
         self.head.is_some()
     }
 
+    /// The declared body length of the current request, once its head is parsed.
+    pub fn body_length(&self) -> Option<usize> {
+        self.head.as_ref().map(|(_, _, len)| *len)
+    }
+
     /// Parses the request at the front of `buf`. `body_limit` gives the largest body the
-    /// target route accepts. Never panics; on error the connection answers and closes.
+    /// target route accepts; it is called once per request, when its head is complete and
+    /// before any of its body is taken (so it may also check the head's credentials). Never
+    /// panics; on error the connection answers and closes.
     pub fn parse(
         &mut self,
         buf: &[u8],
-        body_limit: impl Fn(&Head) -> usize,
+        body_limit: impl FnOnce(&Head) -> usize,
     ) -> Result<Parsed, HttpError> {
         if self.head.is_none() {
             let Some(head_len) = self.find_head_end(buf)? else {

@@ -17,7 +17,7 @@ pub mod outbound;
 pub mod timers;
 pub mod tls;
 
-use crate::app::{App, ConnId, Effect, Now, Outcome};
+use crate::app::{Admit, App, ConnId, Effect, Now, Outcome};
 use crate::eio_server;
 use conn::{CloseReason, Conn, Phase};
 use mio::net::TcpListener;
@@ -34,6 +34,17 @@ const SIGNALS: Token = Token(1);
 const WAKER: Token = Token(2);
 const REDIRECT: Token = Token(3);
 const FIRST_CONN: usize = 4;
+
+/// The body allowance of a polling request on an Engine.IO session without credentials
+/// (its CONNECT packet is a few hundred bytes).
+const UNTRUSTED_BODY: usize = 64 * 1024;
+
+/// The body length a head declares (0 without `Content-Length`; the parser refuses chunked).
+fn declared_body(h: &crate::http::Head) -> usize {
+    h.header("content-length")
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
 
 /// What a timer is for.
 #[derive(Debug, Clone)]
@@ -54,10 +65,28 @@ struct Slot {
 }
 
 /// Reactor limits.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Limits {
     /// Concurrent connections; more are answered 503 and closed.
     pub max_connections: usize,
+    /// Concurrent connections from one address (an IPv6 /64); more are answered 503.
+    pub max_per_address: usize,
+    /// Addresses without a per-address cap (the trusted reverse proxies: every client comes
+    /// through them).
+    pub exempt: Vec<crate::http::forwarded::Cidr>,
+    /// Request body bytes reserved at once, all connections together (`HAPID_BODY_BUDGET_MIB`).
+    pub body_budget: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_connections: 4096,
+            max_per_address: 1024,
+            exempt: Vec::new(),
+            body_budget: 96 << 20,
+        }
+    }
 }
 
 /// Counters for `/metrics`.
@@ -76,6 +105,10 @@ pub struct Reactor<A: App> {
     slots: Vec<Slot>,
     free: Vec<u32>,
     open: usize,
+    /// Open connections per address key (IPv4, IPv6 /64), for `Limits::max_per_address`.
+    per_address: std::collections::HashMap<crate::auth::throttle::Key, u32>,
+    /// Request body bytes reserved by connections now (at most `Limits::body_budget`).
+    bodies_reserved: usize,
     timers: Timers<Timer>,
     dirty: Vec<ConnId>,
     /// Every Engine.IO session and Socket.IO socket.
@@ -123,6 +156,8 @@ impl<A: App> Reactor<A> {
             slots: Vec::new(),
             free: Vec::new(),
             open: 0,
+            per_address: std::collections::HashMap::new(),
+            bodies_reserved: 0,
             timers: Timers::default(),
             dirty: Vec::new(),
             eio: {
@@ -335,7 +370,12 @@ impl<A: App> Reactor<A> {
                 }
             };
             let tls = self.tls.as_ref().filter(|_| !redirect);
-            if self.open >= self.limits.max_connections {
+            let key = crate::auth::throttle::Key::of(peer.ip());
+            let exempt = self.limits.exempt.iter().any(|c| c.contains(peer.ip()));
+            let from_key = self.per_address.get(&key).copied().unwrap_or(0);
+            if self.open >= self.limits.max_connections
+                || (!exempt && from_key as usize >= self.limits.max_per_address)
+            {
                 self.stats.refused += 1;
                 if tls.is_some() {
                     continue; // no plaintext answer on a TLS port
@@ -398,6 +438,7 @@ impl<A: App> Reactor<A> {
             let deadline = conn.deadline;
             s.conn = Some(conn);
             self.open += 1;
+            *self.per_address.entry(key).or_insert(0) += 1;
             self.stats.accepted += 1;
             self.arm_deadline(id, deadline);
         }
@@ -440,7 +481,10 @@ impl<A: App> Reactor<A> {
             return;
         }
         loop {
-            let app = &self.app;
+            let app = &mut self.app;
+            let eio = &self.eio;
+            let reserved = &mut self.bodies_reserved;
+            let budget = self.limits.body_budget;
             let Some(c) = self
                 .slots
                 .get_mut(id.slot as usize)
@@ -449,7 +493,36 @@ impl<A: App> Reactor<A> {
             else {
                 return;
             };
-            let step = c.next_request(app);
+            let peer = c.peer;
+            let mut took = 0;
+            let step = c.next_request(|h| {
+                let admit = app.admit(id, h, peer, now);
+                let Admit::Body(mut limit) = admit else {
+                    return admit;
+                };
+                // Polling bodies of a session without credentials get the small allowance.
+                if h.path == "/socket.io/"
+                    && !crate::api::query_param(&h.query, "sid")
+                        .is_some_and(|s| eio.trusts_bodies(&s))
+                {
+                    limit = limit.min(UNTRUSTED_BODY);
+                }
+                let want = declared_body(h).min(limit);
+                if want > 0 && reserved.saturating_add(want) > budget {
+                    return Admit::Reject(
+                        crate::http::Response::error(503, "Server busy; try again later")
+                            .header("Retry-After", "5")
+                            .close(),
+                    );
+                }
+                *reserved += want;
+                took = want;
+                Admit::Body(limit)
+            });
+            c.reserved += took;
+            if matches!(step, conn::Step::Request(_) | conn::Step::Error(_)) {
+                self.bodies_reserved -= std::mem::take(&mut c.reserved);
+            }
             match step {
                 conn::Step::Idle => break,
                 conn::Step::Error(resp) => {
@@ -716,6 +789,14 @@ impl<A: App> Reactor<A> {
         let _ = self.poll.registry().deregister(&mut c.stream);
         self.free.push(id.slot);
         self.open -= 1;
+        self.bodies_reserved -= c.reserved;
+        let key = crate::auth::throttle::Key::of(c.peer.ip());
+        if let Some(n) = self.per_address.get_mut(&key) {
+            *n -= 1;
+            if *n == 0 {
+                self.per_address.remove(&key);
+            }
+        }
         drop(c); // the socket and both buffers go now
         self.eio.conn_closed(id, now.mono);
         self.drain_eio(now);
