@@ -49,6 +49,7 @@ pub struct Config {
     pub max_connections: usize,
     pub max_per_address: usize,
     pub body_budget: usize,
+    pub disk_reserve: u64,
     pub retention_days: Option<u64>,
     pub terminal_idle_timeout_ms: u64,
     pub terminal_max: usize,
@@ -135,6 +136,11 @@ pub const ENV_HELP: &[(&str, &str, &str)] = &[
         "HAPID_MAX_CONNECTIONS_PER_ADDRESS",
         "a quarter of HAPID_MAX_CONNECTIONS",
         "hapid: concurrent connections from one address (an IPv6 /64) before its new ones are refused; HAPID_TRUSTED_PROXIES are exempt",
+    ),
+    (
+        "HAPID_DISK_RESERVE_MIB",
+        "32",
+        "hapid: below this much free space on the database's filesystem, writes are refused (507, a failed ack) and reads go on",
     ),
     (
         "HAPID_BODY_BUDGET_MIB",
@@ -431,6 +437,7 @@ impl Config {
                 num("HAPID_MAX_CONNECTIONS_PER_ADDRESS", (total / 4).max(1)) as usize
             },
             body_budget: (num("HAPID_BODY_BUDGET_MIB", 96) as usize).saturating_mul(1 << 20),
+            disk_reserve: num("HAPID_DISK_RESERVE_MIB", 32).saturating_mul(1 << 20),
             retention_days: get("HAPID_RETENTION_DAYS")
                 .and_then(|v| v.parse().ok())
                 .filter(|n| *n > 0),

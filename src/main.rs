@@ -41,6 +41,21 @@ fn no_huge_pages() {
     }
 }
 
+/// Free bytes for unprivileged writers on the filesystem of `dir` (`statvfs`), if known.
+// The field types are u64 on x86_64 and u32 on 32-bit ARM: the conversions are needed there.
+#[allow(clippy::useless_conversion)]
+fn free_bytes(dir: &std::path::Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let path = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
+    // SAFETY: statvfs writes into the zeroed struct it is given and reads the NUL-terminated
+    // path, both alive for the call.
+    let (rc, st) = unsafe {
+        let mut st: libc::statvfs = std::mem::zeroed();
+        (libc::statvfs(path.as_ptr(), &mut st), st)
+    };
+    (rc == 0).then(|| u64::from(st.f_bavail).saturating_mul(u64::from(st.f_frsize)))
+}
+
 fn main() -> ExitCode {
     no_huge_pages();
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -128,7 +143,15 @@ fn run(backup: Option<String>) -> Result<(), String> {
         None => None,
     };
     let _lock = hapid::store::lock_database(&cfg.db_path)?;
-    let store = Store::open(&cfg.db_path).map_err(|e| format!("{}: {e}", cfg.db_path.display()))?;
+    let mut store =
+        Store::open(&cfg.db_path).map_err(|e| format!("{}: {e}", cfg.db_path.display()))?;
+    let dir = cfg
+        .db_path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."))
+        .to_path_buf();
+    store.guard_space(Box::new(move || free_bytes(&dir)), cfg.disk_reserve);
     let now = Now::read();
     let settings = HubSettings {
         cli_api_token: cfg.cli_api_token.clone(),

@@ -121,9 +121,11 @@ fn stored_local_ids(hub: &Hub, sid: &str) -> BTreeSet<String> {
 }
 
 /// Issue 20 item 1, the reported reproduction: `HAPI_HOME` on a small tmpfs with ~1.5 MB
-/// free, one TCP write carrying a small `message` and a 4 MB one. Whatever the hub answers,
-/// every message acknowledged `ok:true` is stored (counted and printed), and nothing stored
-/// was refused. Needs root for the tmpfs.
+/// free, one TCP write carrying a small `message` and a 4 MB one. Every message acknowledged
+/// `ok:true` is stored (counted and printed), nothing refused is stored, and the hub does not
+/// exit: below its disk reserve (4 MiB here) it refuses writes with a clear error (a failed
+/// ack, 507 on REST), keeps answering reads, and takes writes again once space returns.
+/// Needs root for the tmpfs.
 #[test]
 fn a_full_disk_never_loses_an_acknowledged_message() {
     let Some(fs) = Tmpfs::mount("abuse-full", 16) else {
@@ -131,7 +133,10 @@ fn a_full_disk_never_loses_an_acknowledged_message() {
     };
     let home = fs.path().join("home");
     std::fs::create_dir(&home).unwrap();
-    let mut hub = Hub::options().home(&home).start();
+    let mut hub = Hub::options()
+        .home(&home)
+        .env("HAPID_DISK_RESERVE_MIB", "4")
+        .start();
     let sid = create_session(&hub, "full-disk");
     let mut cli = Sio::connect(
         &hub,
@@ -146,9 +151,11 @@ fn a_full_disk_never_loses_an_acknowledged_message() {
         assert_eq!(cli.recv_ack().expect("ack"), (id, json!({ "ok": true })));
     }
     let filler = fs.fill_leaving(1_500_000);
+    std::thread::sleep(Duration::from_millis(150)); // past the store's 100 ms space cache
 
     let mut acked_ok = BTreeSet::new();
     let mut refused = BTreeSet::new();
+    let mut answers = BTreeSet::new();
     for round in 0..4 {
         let small = format!("small-{round}");
         let big = format!("big-{round}");
@@ -171,36 +178,66 @@ fn a_full_disk_never_loses_an_acknowledged_message() {
                     if res == json!({ "ok": true }) {
                         acked_ok.insert(local.clone());
                     } else {
+                        answers.insert(res.to_string());
                         refused.insert(local.clone());
                     }
                 }
                 Err(_) => break, // the hub closed the socket (or exited)
             }
         }
-        if hub.wait_exit(Duration::from_millis(200)).is_some() {
-            break;
-        }
+        assert!(
+            hub.wait_exit(Duration::from_millis(200)).is_none(),
+            "the hub exited on the full disk:\n{}",
+            hub.stderr.text()
+        );
     }
-    eprintln!("acked ok: {acked_ok:?}; refused: {refused:?}");
+    eprintln!("acked ok: {acked_ok:?}; refused: {refused:?} with {answers:?}");
+    // Reads go on; a REST write gets a clear 507.
+    let during = stored_local_ids(&hub, &sid);
+    let r = hub.post_json(
+        "/cli/sessions",
+        Some(TEST_TOKEN),
+        &json!({ "tag": "while-full", "metadata": { "path": "/tmp/abuse", "host": "abuse" } }),
+    );
+    assert_eq!(r.status, 507, "{r:?}");
+    assert_eq!(r.json(), json!({ "error": "Insufficient storage" }));
+    assert!(
+        hub.stderr.text().contains("below the reserve"),
+        "{}",
+        hub.stderr.text()
+    );
 
-    // Room again; a hub that exited is started again on the same home.
+    // Room again: writes are taken again, by the same process.
     std::fs::remove_file(&filler).unwrap();
-    if hub.wait_exit(Duration::from_millis(100)).is_some() {
-        eprintln!("the hub exited on the full disk; restarting it");
-        hub = Hub::options().home(&home).start();
-    }
+    std::thread::sleep(Duration::from_millis(150));
+    let id = cli.emit_ack(
+        "message",
+        &json!({ "sid": sid, "message": agent_message("after"), "localId": "after" }),
+    );
+    assert_eq!(cli.recv_ack().expect("ack"), (id, json!({ "ok": true })));
+    assert!(hub.wait_exit(Duration::from_millis(100)).is_none());
     let stored = stored_local_ids(&hub, &sid);
+    // And what is stored survives a restart.
+    drop(cli);
+    hub.stop();
+    let hub = Hub::options().home(&home).start();
+    assert_eq!(stored_local_ids(&hub, &sid), stored);
     let lost: Vec<_> = acked_ok.difference(&stored).collect();
     eprintln!(
-        "FIGURE full disk: {} acknowledged ok, {} lost, {} refused",
+        "FIGURE full disk: {} acknowledged ok, {} lost, {} refused; reads during: {} ids",
         acked_ok.len(),
         lost.len(),
-        refused.len()
+        refused.len(),
+        during.len()
     );
     assert!(lost.is_empty(), "acknowledged but not stored: {lost:?}");
     for i in 0..3 {
         assert!(stored.contains(&format!("before-{i}")), "history lost");
     }
+    assert!(
+        stored.contains("after"),
+        "the write after the disk freed up"
+    );
     let wrongly_stored: Vec<_> = refused.intersection(&stored).collect();
     assert!(
         wrongly_stored.is_empty(),

@@ -338,6 +338,10 @@ pub fn session_error(e: HubError) -> Response {
 
 /// A store failure: logged, answered 500.
 pub fn store_failure(e: crate::store::StoreError) -> Response {
+    if matches!(e, crate::store::StoreError::DiskFull) {
+        // Logged once by the store when the state changes, not per request.
+        return Response::error(507, "Insufficient storage");
+    }
     crate::log::warn(&format!("store: {e}"));
     Response::error(500, "Internal Server Error")
 }

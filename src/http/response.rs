@@ -142,6 +142,7 @@ pub fn status_text(status: u16) -> &'static str {
         411 => "Length Required",
         413 => "Payload Too Large",
         429 => "Too Many Requests",
+        507 => "Insufficient Storage",
         431 => "Request Header Fields Too Large",
         500 => "Internal Server Error",
         502 => "Bad Gateway",

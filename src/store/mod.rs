@@ -28,6 +28,10 @@ pub enum StoreError {
     /// `SQLITE_FULL`, `SQLITE_IOERR`, …): writes the hub was told succeeded are gone, so the
     /// rest of the turn is refused and its commit fails.
     TurnLost,
+    /// The write was refused before it ran: the database's filesystem has less free space
+    /// than the reserve ([`Store::guard_space`]). Nothing of the turn is lost; reads go on,
+    /// and writes work again once space returns.
+    DiskFull,
 }
 
 impl std::fmt::Display for StoreError {
@@ -38,6 +42,7 @@ impl std::fmt::Display for StoreError {
             StoreError::TurnLost => {
                 f.write_str("the database rolled this turn's writes back (disk full or I/O error)")
             }
+            StoreError::DiskFull => f.write_str("not enough free disk space for the database"),
         }
     }
 }
@@ -163,8 +168,24 @@ pub struct Store {
     /// This turn's transaction was opened by [`Store::begin`] and not yet committed: if SQLite
     /// is back in autocommit mode while this is set, it rolled the turn back by itself.
     turn_open: std::cell::Cell<bool>,
+    /// Refuses writes while free space is below a reserve (see [`Store::guard_space`]).
+    space: Option<SpaceGuard>,
     /// Statistics for `/metrics`.
     pub stats: StoreStats,
+}
+
+/// Free bytes on the database's filesystem, `None` when unknown. The binary supplies it
+/// (`statvfs` needs `unsafe`, which the library forbids); tests supply fakes.
+pub type SpaceProbe = Box<dyn Fn() -> Option<u64>>;
+
+/// How often the free space is looked at, at most.
+const SPACE_CHECK_EVERY: Duration = Duration::from_millis(100);
+
+struct SpaceGuard {
+    probe: SpaceProbe,
+    reserve: u64,
+    /// The last look: when, and whether there was room.
+    last: std::cell::Cell<Option<(Instant, bool)>>,
 }
 
 const SESSION_COLS: &str = "id, tag, namespace, created_at, updated_at, active_at, metadata, \
@@ -199,8 +220,44 @@ impl Store {
         Ok(Store {
             conn,
             turn_open: std::cell::Cell::new(false),
+            space: None,
             stats: StoreStats::default(),
         })
+    }
+
+    /// Refuses every write with [`StoreError::DiskFull`] while `probe` reports less than
+    /// `reserve` free bytes (issue 20 item 1). A write that would fill the disk mid-statement
+    /// makes SQLite roll the whole turn back (`TurnLost`, and the reactor exits so that no
+    /// acknowledgement of it goes out); refusing below a reserve turns that into a clear
+    /// per-write error the hub answers (507, a failed ack) while it keeps serving reads. The
+    /// reserve must exceed what one turn writes (WAL frames, checkpoint headroom).
+    pub fn guard_space(&mut self, probe: SpaceProbe, reserve: u64) {
+        self.space = Some(SpaceGuard {
+            probe,
+            reserve,
+            last: std::cell::Cell::new(None),
+        });
+    }
+
+    /// Whether there is room for writes (always, without a guard).
+    fn room(&self) -> bool {
+        let Some(g) = &self.space else { return true };
+        let now = Instant::now();
+        if let Some((at, ok)) = g.last.get()
+            && now.duration_since(at) < SPACE_CHECK_EVERY
+        {
+            return ok;
+        }
+        let ok = (g.probe)().is_none_or(|free| free >= g.reserve);
+        if g.last.get().is_none_or(|(_, was)| was != ok) {
+            crate::log::warn(if ok {
+                "store: free disk space is back above the reserve; writes resume"
+            } else {
+                "store: free disk space is below the reserve; refusing writes (HAPID_DISK_RESERVE_MIB)"
+            });
+        }
+        g.last.set(Some((now, ok)));
+        ok
     }
 
     /// Opens the write transaction of this loop turn if none is open.
@@ -209,6 +266,9 @@ impl Store {
     /// [`Store::commit`] reports it: opening a fresh transaction here would commit the turn's
     /// later writes without its earlier ones (a message stored with seq 3 and no seq 2).
     fn begin(&self) -> Result<()> {
+        if !self.room() {
+            return Err(StoreError::DiskFull);
+        }
         if self.conn.is_autocommit() {
             if self.turn_open.get() {
                 return Err(StoreError::TurnLost);

@@ -394,3 +394,30 @@ fn a_database_damaged_mid_file_is_refused_at_open() {
         "{err}"
     );
 }
+
+#[test]
+fn below_the_disk_reserve_writes_are_refused_before_they_run_and_resume_after() {
+    use std::rc::Rc;
+    let free = Rc::new(std::cell::Cell::new(100u64 << 20));
+    let mut s = Store::open(&tmp()).unwrap();
+    let f = free.clone();
+    s.guard_space(Box::new(move || Some(f.get())), 32 << 20);
+    s.put_session(&session("a", "default")).unwrap();
+    s.insert_message("a", &msg("m1", 1, None)).unwrap();
+    // The disk fills up within the turn: the next write is refused (after the 100 ms cache),
+    // and the turn's earlier writes still commit.
+    free.set(1 << 20);
+    std::thread::sleep(SPACE_CHECK_EVERY);
+    assert!(matches!(
+        s.insert_message("a", &msg("m2", 2, None)),
+        Err(StoreError::DiskFull)
+    ));
+    s.commit().unwrap();
+    assert_eq!(s.message_count().unwrap(), 1);
+    // Space returns: writes go on.
+    free.set(64 << 20);
+    std::thread::sleep(SPACE_CHECK_EVERY);
+    s.insert_message("a", &msg("m2", 2, None)).unwrap();
+    s.commit().unwrap();
+    assert_eq!(s.message_count().unwrap(), 2);
+}
