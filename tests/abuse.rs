@@ -661,8 +661,11 @@ fn a_dropped_slow_websocket_frees_its_memory() {
         peak.saturating_sub(base) / 1024,
         after.saturating_sub(base) / 1024
     );
+    // What stays is not the sockets' buffers (5 x up to 64 MiB, +355 MiB before the fix): the
+    // SSE replay log keeps up to 8 MiB of these messages, SQLite its page cache, and the
+    // allocator some of the freed heap (27-34 MiB measured, debug and release).
     assert!(
-        after.saturating_sub(base) / 1024 <= 32,
+        after.saturating_sub(base) / 1024 <= 48,
         "RSS still +{} MiB",
         after.saturating_sub(base) / 1024
     );
