@@ -50,6 +50,7 @@ pub struct Config {
     pub max_per_address: usize,
     pub body_budget: usize,
     pub disk_reserve: u64,
+    pub output_budget: usize,
     pub retention_days: Option<u64>,
     pub terminal_idle_timeout_ms: u64,
     pub terminal_max: usize,
@@ -141,6 +142,11 @@ pub const ENV_HELP: &[(&str, &str, &str)] = &[
         "HAPID_DISK_RESERVE_MIB",
         "32",
         "hapid: below this much free space on the database's filesystem, writes are refused (507, a failed ack) and reads go on",
+    ),
+    (
+        "HAPID_OUTPUT_BUDGET_MIB",
+        "128",
+        "hapid: unsent output, all connections together, before the slowest readers are dropped",
     ),
     (
         "HAPID_BODY_BUDGET_MIB",
@@ -438,6 +444,7 @@ impl Config {
             },
             body_budget: (num("HAPID_BODY_BUDGET_MIB", 96) as usize).saturating_mul(1 << 20),
             disk_reserve: num("HAPID_DISK_RESERVE_MIB", 32).saturating_mul(1 << 20),
+            output_budget: (num("HAPID_OUTPUT_BUDGET_MIB", 128) as usize).saturating_mul(1 << 20),
             retention_days: get("HAPID_RETENTION_DAYS")
                 .and_then(|v| v.parse().ok())
                 .filter(|n| *n > 0),

@@ -193,6 +193,7 @@ fn run(backup: Option<String>) -> Result<(), String> {
         max_per_address: cfg.max_per_address,
         exempt: cfg.trusted_proxies.clone(),
         body_budget: cfg.body_budget,
+        output_budget: cfg.output_budget,
     };
     let mut r =
         Reactor::bind(addr, app, limits).map_err(|e| format!("cannot listen on {addr}: {e}"))?;

@@ -793,3 +793,115 @@ fn one_address_cannot_take_every_connection_slot() {
     );
     assert!(served, "another address got no answer");
 }
+
+/// A TCP connection to `dst` whose receive buffer is 4 KiB (so a client that stops reading
+/// stops the hub's writes at once instead of after megabytes of kernel buffer).
+#[allow(unsafe_code)]
+fn connect_small_window(dst: std::net::SocketAddr) -> std::io::Result<std::net::TcpStream> {
+    use std::os::fd::FromRawFd;
+    let std::net::SocketAddr::V4(dst) = dst else {
+        return Err(std::io::ErrorKind::Unsupported.into());
+    };
+    // SAFETY: plain socket calls on a descriptor this function owns; the values passed live
+    // across the calls and their sizes are given.
+    unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let stream = std::net::TcpStream::from_raw_fd(fd);
+        let size: libc::c_int = 4096;
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUF,
+            (&size as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
+        let d = libc::sockaddr_in {
+            sin_family: libc::AF_INET as libc::sa_family_t,
+            sin_port: dst.port().to_be(),
+            sin_addr: libc::in_addr {
+                s_addr: u32::from(*dst.ip()).to_be(),
+            },
+            sin_zero: [0; 8],
+        };
+        let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+        if libc::connect(fd, (&d as *const libc::sockaddr_in).cast(), len) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(stream)
+    }
+}
+
+/// Issue 20 item 7: forty event streams that stop reading while the web floods their session
+/// with 200 KB messages. Each stream may queue 4 MiB (160 MiB in all); the output budget
+/// (16 MiB here, `HAPID_OUTPUT_BUDGET_MIB`) drops the slowest readers first, so the hub's
+/// memory stays near it, `/health` keeps answering, and the memory goes back after.
+#[test]
+fn non_reading_event_streams_are_held_to_the_output_budget() {
+    use std::io::Write;
+    let hub = Hub::start(&[("HAPID_OUTPUT_BUDGET_MIB", "16")]);
+    let jwt = hub.jwt("default");
+    let sid = create_session(&hub, "flood");
+    let auth = json!({ "token": TEST_TOKEN, "clientType": "session-scoped", "sessionId": sid });
+    // The CLI socket does not read either: it is a slow reader like the streams.
+    let mut cli = Sio::connect(&hub, &auth);
+    cli.emit(
+        "session-alive",
+        &json!({ "sid": sid, "time": now_ms(), "thinking": false, "mode": "remote" }),
+    );
+    let streams: Vec<std::net::TcpStream> = (0..40)
+        .map(|_| {
+            let mut s = connect_small_window(hub.addr()).expect("connect");
+            s.write_all(
+                format!(
+                    "GET /api/events?sessionId={sid} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {jwt}\r\n\r\n"
+                )
+                .as_bytes(),
+            )
+            .expect("request");
+            s
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let watch = Watch::start(&hub);
+    let base = hub.rss_kib().unwrap_or(0);
+    let text = "z".repeat(200 * 1024);
+    let mut sent = 0;
+    for i in 0..150 {
+        let r = hub.post_json(
+            &format!("/api/sessions/{sid}/messages"),
+            Some(&jwt),
+            &json!({ "text": text, "localId": format!("flood-{i}") }),
+        );
+        if r.status != 200 {
+            break;
+        }
+        sent += 1;
+    }
+    let (peak, worst) = watch.finish();
+    std::thread::sleep(Duration::from_secs(2));
+    let after = hub.rss_kib().unwrap_or(0);
+    let m = hub.get("/metrics", Some(&jwt));
+    let metrics = String::from_utf8_lossy(&m.body).to_string();
+    let dropped = metrics
+        .lines()
+        .find(|l| l.contains("slow_dropped"))
+        .unwrap_or("")
+        .to_string();
+    eprintln!(
+        "FIGURE 40 non-reading streams, {sent} x 200 KB messages: RSS +{} MiB at peak, +{} MiB after; worst /health {worst:?}; {dropped}",
+        peak.saturating_sub(base) / 1024,
+        after.saturating_sub(base) / 1024
+    );
+    assert_eq!(sent, 150);
+    assert!(
+        peak.saturating_sub(base) / 1024 <= 64,
+        "RSS grew {} MiB",
+        peak.saturating_sub(base) / 1024
+    );
+    assert!(worst < Duration::from_secs(99), "/health failed");
+    drop(streams);
+    drop(cli);
+}

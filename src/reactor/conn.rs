@@ -148,6 +148,9 @@ pub struct Conn {
     read_cap: usize,
     /// Request body bytes this connection holds of the reactor's body budget.
     pub reserved: usize,
+    /// Output bytes of this connection counted in the reactor's output total (its `wbuf`
+    /// length at the last flush).
+    pub accounted: usize,
     /// The last `fill` stopped at the cap, not at `WouldBlock`: the socket may hold more
     /// bytes, and readiness being edge-triggered, no new event will announce them.
     pub unread: bool,
@@ -185,6 +188,7 @@ impl Conn {
             read_cap: 64 * 1024,
             unread: false,
             reserved: 0,
+            accounted: 0,
             redirect_to: None,
             sse_gzip: None,
         }

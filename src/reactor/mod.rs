@@ -76,6 +76,9 @@ pub struct Limits {
     pub exempt: Vec<crate::http::forwarded::Cidr>,
     /// Request body bytes reserved at once, all connections together (`HAPID_BODY_BUDGET_MIB`).
     pub body_budget: usize,
+    /// Unsent output, all connections together (`HAPID_OUTPUT_BUDGET_MIB`): past it the
+    /// connection with the most unsent output is dropped, until the total is back under it.
+    pub output_budget: usize,
 }
 
 impl Default for Limits {
@@ -85,6 +88,7 @@ impl Default for Limits {
             max_per_address: 1024,
             exempt: Vec::new(),
             body_budget: 96 << 20,
+            output_budget: 128 << 20,
         }
     }
 }
@@ -109,6 +113,8 @@ pub struct Reactor<A: App> {
     per_address: std::collections::HashMap<crate::auth::throttle::Key, u32>,
     /// Request body bytes reserved by connections now (at most `Limits::body_budget`).
     bodies_reserved: usize,
+    /// Unsent output of all connections, as of their last flush (`Limits::output_budget`).
+    queued_out: usize,
     timers: Timers<Timer>,
     dirty: Vec<ConnId>,
     /// Every Engine.IO session and Socket.IO socket.
@@ -158,6 +164,7 @@ impl<A: App> Reactor<A> {
             open: 0,
             per_address: std::collections::HashMap::new(),
             bodies_reserved: 0,
+            queued_out: 0,
             timers: Timers::default(),
             dirty: Vec::new(),
             eio: {
@@ -732,6 +739,11 @@ impl<A: App> Reactor<A> {
         let Some(c) = slot.conn.as_mut() else { return };
         c.dirty = false;
         let alive = c.write_out();
+        self.queued_out = self.queued_out + c.wbuf.len() - c.accounted;
+        c.accounted = c.wbuf.len();
+        if self.queued_out > self.limits.output_budget {
+            return self.shed_output(id, now);
+        }
         // Output is all out when the socket took the plaintext and the TLS records of it.
         let drained = c.wbuf.is_empty() && !c.stream.wants_write();
         let done =
@@ -790,6 +802,7 @@ impl<A: App> Reactor<A> {
         self.free.push(id.slot);
         self.open -= 1;
         self.bodies_reserved -= c.reserved;
+        self.queued_out -= c.accounted;
         let key = crate::auth::throttle::Key::of(c.peer.ip());
         if let Some(n) = self.per_address.get_mut(&key) {
             *n -= 1;
@@ -801,6 +814,40 @@ impl<A: App> Reactor<A> {
         self.eio.conn_closed(id, now.mono);
         self.drain_eio(now);
         self.app.conn_closed(id);
+    }
+
+    /// The unsent output of all connections passed the budget: drops the connections with the
+    /// most of it (the slowest readers) until the total is back under it, then goes on
+    /// flushing `id` if it is still open.
+    fn shed_output(&mut self, id: ConnId, now: Now) {
+        while self.queued_out > self.limits.output_budget {
+            let worst = self
+                .slots
+                .iter()
+                .enumerate()
+                .filter_map(|(i, s)| {
+                    let c = s.conn.as_ref()?;
+                    let id = ConnId {
+                        slot: i as u32,
+                        generation: s.generation,
+                    };
+                    Some((c.accounted, id))
+                })
+                .max_by_key(|(n, _)| *n);
+            let Some((n, victim)) = worst.filter(|(n, _)| *n > 0) else {
+                break;
+            };
+            crate::log::warn(&format!(
+                "output budget: {} MiB unsent in all; dropping a connection with {} KiB unsent",
+                self.queued_out >> 20,
+                n >> 10
+            ));
+            self.stats.slow_dropped += 1;
+            self.close(victim, now);
+        }
+        if self.conn_mut(id).is_some() {
+            self.mark_dirty(id);
+        }
     }
 
     /// The reactor's metrics followed by the app's.
