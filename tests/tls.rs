@@ -310,3 +310,109 @@ fn sighup_reloads_the_certificate_without_dropping_a_stream() {
     let _ = sse.kill();
     let _ = sse.wait();
 }
+
+/// Reads one unmasked server frame (text or binary, any length) from `r`; its payload.
+fn read_frame(r: &mut impl Read) -> Vec<u8> {
+    let mut h = [0u8; 2];
+    r.read_exact(&mut h).expect("frame head");
+    let len = match h[1] & 0x7f {
+        126 => {
+            let mut b = [0u8; 2];
+            r.read_exact(&mut b).expect("len16");
+            u16::from_be_bytes(b) as usize
+        }
+        127 => {
+            let mut b = [0u8; 8];
+            r.read_exact(&mut b).expect("len64");
+            u64::from_be_bytes(b) as usize
+        }
+        n => n as usize,
+    };
+    let mut payload = vec![0u8; len];
+    r.read_exact(&mut payload).expect("payload");
+    payload
+}
+
+/// Socket.IO over TLS, both transports the CLI uses: Engine.IO polling (curl) and a
+/// WebSocket (`openssl s_client` as the TLS pipe) joining `/cli` with the CLI token.
+#[test]
+fn socket_io_over_tls_polling_and_websocket() {
+    let dir = TempDir::new("tls-sio");
+    make_ca(dir.path());
+    let (cert, key) = make_cert(dir.path(), "server", "0x51");
+    let hub = tls_hub(&cert, &key);
+    let base = format!("https://localhost:{}/socket.io/?EIO=4", hub.port());
+
+    // Polling: open, CONNECT /cli, read the answer.
+    let (ok, open, err) = curl(dir.path(), &[&format!("{base}&transport=polling")]);
+    assert!(ok && open.starts_with("0{"), "{open} {err}");
+    let sid = open
+        .split("\"sid\":\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .expect("sid")
+        .to_string();
+    let poll = format!("{base}&transport=polling&sid={sid}");
+    let connect = format!("40/cli,{{\"token\":\"{TEST_TOKEN}\"}}");
+    let (ok, body, err) = curl(dir.path(), &["-d", &connect, &poll]);
+    assert!(ok && body == "ok", "{body} {err}");
+    let (ok, body, err) = curl(dir.path(), &[&poll]);
+    assert!(ok && body.starts_with("40/cli,{\"sid\":"), "{body} {err}");
+
+    // WebSocket through openssl s_client.
+    let mut child = Command::new("openssl")
+        .args(["s_client", "-quiet", "-verify_return_error", "-connect"])
+        .arg(format!("127.0.0.1:{}", hub.port()))
+        .args(["-servername", "localhost", "-CAfile"])
+        .arg(dir.path().join("ca.pem"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("openssl");
+    let mut to = child.stdin.take().expect("stdin");
+    let mut from = BufReader::new(child.stdout.take().expect("stdout"));
+    write!(
+        to,
+        "GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: localhost\r\n\
+         Upgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    .expect("upgrade");
+    to.flush().expect("flush");
+    let mut status = String::new();
+    from.read_line(&mut status).expect("status");
+    assert!(status.starts_with("HTTP/1.1 101"), "{status}");
+    loop {
+        let mut l = String::new();
+        from.read_line(&mut l).expect("header");
+        if l == "\r\n" {
+            break;
+        }
+    }
+    let open = read_frame(&mut from);
+    assert!(
+        open.starts_with(b"0{\"sid\":"),
+        "{}",
+        String::from_utf8_lossy(&open)
+    );
+    let mut frame = Vec::new();
+    hapid::ws::encode_masked(
+        hapid::ws::OpCode::Text,
+        true,
+        connect.as_bytes(),
+        [7, 7, 7, 7],
+        &mut frame,
+    );
+    to.write_all(&frame).expect("connect frame");
+    to.flush().expect("flush");
+    let answer = read_frame(&mut from);
+    assert!(
+        answer.starts_with(b"40/cli,{\"sid\":"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+    drop(to);
+    let _ = child.kill();
+    let _ = child.wait();
+}
