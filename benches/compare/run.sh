@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Side-by-side benchmarks of hapid and the official HAPI hub (v0.30.7) on this machine:
 # ingest, GET /api/sessions, CLI message -> SSE latency (compare.mjs) and retention under
-# load (retention.mjs, hapid only). Results: bench-out/compare/{compare,retention}.{md,json}.
+# load (retention.mjs, hapid only); compression on the wire and per stream (compress.mjs,
+# results in bench-out/compress). Results: bench-out/compare/{compare,retention}.{md,json}.
 #
-#   benches/compare/run.sh [compare|retention|all] [options for that script...]
+#   benches/compare/run.sh [compare|compress|retention|all] [options for that script...]
 #
 # HAPID_BIN     hapid binary (default: target/release/hapid, built here with cargo)
 # OFFICIAL_BIN  official hub (default: /work/tools/package/bin/hapi if present, else
@@ -41,10 +42,11 @@ ulimit -n 16384 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
 case "$what" in
   compare) node benches/compare/compare.mjs "$@" ;;
+  compress) node benches/compare/compress.mjs "$@" ;;
   retention) node benches/compare/retention.mjs "$@" ;;
   all)
     node benches/compare/compare.mjs "$@"
     node benches/compare/retention.mjs
     ;;
-  *) echo "usage: $0 [compare|retention|all] [options...]" >&2; exit 2 ;;
+  *) echo "usage: $0 [compare|compress|retention|all] [options...]" >&2; exit 2 ;;
 esac
