@@ -109,9 +109,10 @@ function launch(port, home, token, env, requestTimeoutMs) {
   proc.stdout.on('data', onData);
   proc.stderr.on('data', onData);
   const exited = new Promise((ok) => proc.once('exit', (code, sig) => ok({ code, sig })));
+  const scheme = env.HAPID_TLS_CERT ? 'https' : 'http';
   const h = {
     port,
-    base: `http://127.0.0.1:${port}`,
+    base: `${scheme}://127.0.0.1:${port}`,
     token,
     home,
     proc,
@@ -134,7 +135,7 @@ function launch(port, home, token, env, requestTimeoutMs) {
     },
   };
   return new Promise((ok, fail) => {
-    const banner = `listening on http://127.0.0.1:${port}`;
+    const banner = `listening on ${scheme}://127.0.0.1:${port}`;
     const timer = setTimeout(() => {
       proc.kill('SIGKILL');
       fail(new Error(`hapid did not start within 15 s:\n${out}`));

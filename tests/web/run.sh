@@ -11,6 +11,8 @@
 # socket.io-client), the official hub package (npm pack) and the web bundle it serves
 # (fetch-official-bundle.sh). Screenshots, logs, requests.json, result.json per hub go to
 # tests/web/out/<hub>/, the comparison to tests/web/out/comparison.txt.
+# Then tests/web/https.sh: the web app over HTTPS against hapid (a throw-away CA; a secure
+# context, the service worker active, PushManager, a push decrypted).
 # Exit code 0 only when every step passes on every hub that ran.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -61,6 +63,13 @@ for hub in $hubs; do
   fi
   prev="$hub"
 done
+
+case " $hubs " in
+  *" hapid "*)
+    echo "== the web app over HTTPS against hapid (secure context, service worker, push)"
+    bash "$here/https.sh" "$bundle" || status=1
+    ;;
+esac
 
 echo
 echo "== comparison"
