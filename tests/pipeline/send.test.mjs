@@ -81,6 +81,10 @@ test('a scheduledAt in the past is accepted (200), kept as given, and delivered 
 
 test('a message with localId is queued: invokedAt null, meta.deliveryMode "queue", update + message-received', async () => {
   const localId = L.uid();
+  // Not thinking before the send (an earlier test's message may have left it thinking, and
+  // then no thinking patch would follow this one).
+  cli.alive({ thinking: false });
+  await cli.ping();
   const from = sse.events.length;
   assert.deepEqual(L.answer(await send(cli.sid, { text: 'queued one', localId })), { status: 200, body: { ok: true } });
   const u = await cli.waitUpdate((x) => x.body?.t === 'new-message' && x.body.message.localId === localId, 3000);
