@@ -12,6 +12,11 @@
 //! store    rusqlite: schema, migrations, typed queries, one transaction per loop turn
 //! ```
 #![forbid(unsafe_code)]
+// No unwrap, expect or panic outside tests: bad input gets an error, never a crash.
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 
 pub mod api;
 pub mod app;

@@ -1,4 +1,5 @@
 //! `hapid`: args/env → Config → Store → Hub → Reactor::run.
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use hapid::app::Now;
 use hapid::config::{Config, ENV_HELP, TokenSource};

@@ -33,8 +33,10 @@ impl std::fmt::Debug for VapidKeys {
 }
 
 impl VapidKeys {
-    /// A fresh pair from the OS CSPRNG. Panics only if the OS random source fails, which
-    /// leaves the hub unable to do anything secure; see [`VapidKeys::try_generate`].
+    /// A fresh pair from the OS CSPRNG, for tests, benchmarks and fuzzing. Panics only if the
+    /// OS random source fails; the hub itself uses [`VapidKeys::try_generate`].
+    #[doc(hidden)]
+    #[allow(clippy::panic)]
     pub fn generate() -> Self {
         match Self::try_generate() {
             Ok(k) => k,
