@@ -18,92 +18,17 @@ use hapid::app::Now;
 use hapid::http::Response;
 use hapid::hub::model::Session;
 use hapid::hub::{Hub, HubSettings};
-use hapid::store::{SessionRow, Store};
-use serde_json::{Value, json};
+use hapid::store::Store;
+use serde_json::Value;
 use std::hint::black_box;
 
+mod fixtures;
 mod harness;
+use fixtures::session;
 use harness::{SAMPLES, measure};
 
 /// Sessions in the list.
 const SESSIONS: usize = 50;
-
-fn session(i: usize) -> Session {
-    let t0 = 1_760_000_000_000i64;
-    let mut s = Session::from_row(SessionRow {
-        id: format!("3f2b9c1e-8d4a-4e6b-9a7c-{i:012x}"),
-        tag: Some(format!("tag-{i}")),
-        namespace: "default".into(),
-        created_at: t0 + i as i64 * 1000,
-        updated_at: t0 + 600_000 + (i as i64 * 7919) % 50_000,
-        active_at: None,
-        metadata: None,
-        metadata_version: 3 + i as i64 % 5,
-        agent_state: None,
-        agent_state_version: 1 + i as i64 % 7,
-        model: (!i.is_multiple_of(3)).then(|| "opus".into()),
-        effort: i.is_multiple_of(4).then(|| "high".into()),
-        model_reasoning_effort: None,
-        todos: None,
-        todos_updated_at: None,
-        team_state: None,
-        team_state_updated_at: None,
-        seq: 10 + i as i64,
-    });
-    s.metadata = json!({
-        "path": format!("/home/dev/src/project-{i}"),
-        "host": "workstation.local",
-        "version": "0.30.7",
-        "name": format!("Refactor the parser, part {i}"),
-        "os": "linux",
-        "machineId": "5d1c0a9e-2b7f-4c3d-8e6a-9f0b1c2d3e4f",
-        "homeDir": "/home/dev",
-        "happyHomeDir": "/home/dev/.hapi",
-        "happyLibDir": "/usr/lib/node_modules/@twsxtd/hapi/dist",
-        "happyToolsDir": "/usr/lib/node_modules/@twsxtd/hapi/tools",
-        "startedFromRunner": i.is_multiple_of(2),
-        "hostPid": 40_000 + i,
-        "startedBy": "terminal",
-        "lifecycleState": "running",
-        "lifecycleStateSince": 1_760_000_000_000i64 + i as i64,
-        "flavor": if i.is_multiple_of(5) { "codex" } else { "claude" },
-        "summary": {"text": format!("Split the request parser into head and body stages ({i})"),
-                    "updatedAt": 1_760_000_500_000i64},
-        "claudeSessionId": format!("b7e1c2d3-0000-4000-8000-{i:012x}"),
-        "tools": ["Task", "Bash", "Glob", "Grep", "LS", "Read", "Edit", "MultiEdit", "Write",
-                  "NotebookEdit", "WebFetch", "TodoWrite", "WebSearch", "ExitPlanMode"],
-        "slashCommands": ["add-dir", "agents", "clear", "compact", "config", "cost", "doctor",
-                          "exit", "help", "init", "mcp", "memory", "model", "review"],
-    });
-    s.active = i.is_multiple_of(3);
-    s.active_at = t0 + 700_000;
-    s.thinking = i.is_multiple_of(6);
-    s.max_msg_seq = if i % 10 == 9 { 0 } else { 40 + i as i64 };
-    let mut state = json!({"controlledByUser": false, "completedRequests": {
-        "done-1": {"tool": "Bash", "arguments": {"command": "cargo test"}, "status": "approved",
-                   "createdAt": t0, "completedAt": t0 + 5000}
-    }});
-    if i.is_multiple_of(6) {
-        state["requests"] = json!({
-            format!("toolu_{i:04}_a"): {"tool": "Bash",
-                "arguments": {"command": "cargo build --release"}, "createdAt": t0 + 800_000},
-            format!("toolu_{i:04}_b"): {"tool": "AskUserQuestion",
-                "arguments": {"questions": [{"question": "Which one?", "options": ["a", "b"]}]},
-                "createdAt": t0 + 800_500},
-        });
-    }
-    s.agent_state = state;
-    if i.is_multiple_of(2) {
-        s.todos = Some(json!([
-            {"content": "Read the spec", "status": "completed", "priority": "high", "id": "1"},
-            {"content": "Write the parser", "status": "completed", "priority": "high", "id": "2"},
-            {"content": "Fuzz it", "status": "in_progress", "priority": "medium", "id": "3"},
-            {"content": "Benchmark", "status": "pending", "priority": "low", "id": "4"},
-        ]));
-        s.todos_updated_at = Some(t0 + 650_000);
-    }
-    s
-}
 
 /// The former route: sort with `pending_requests()`, one `Value` per session, `Response::json`.
 fn value_path(hub: &Hub, ns: &str) -> Response {
