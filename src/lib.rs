@@ -29,6 +29,7 @@ pub mod gzip;
 pub mod http;
 pub mod hub;
 pub mod log;
+pub mod naming;
 pub mod push;
 pub mod qr;
 pub mod reactor;

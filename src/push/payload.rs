@@ -12,6 +12,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::ece::MAX_PLAINTEXT;
+pub use crate::naming::{agent_name, first_request, session_name};
 
 /// Title of a permission-request notification.
 pub const PERMISSION_TITLE: &str = "Permission Request";
@@ -145,47 +146,6 @@ fn truncate_chars(s: &str, max: usize) -> String {
 /// A non-empty string field of a JSON object.
 fn str_field<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
     v.get(key)?.as_str().filter(|s| !s.is_empty())
-}
-
-/// Session name (`push.md` §5.4): `metadata.name`, else `metadata.summary.text`, else the
-/// last non-empty `/`-segment of `metadata.path`, else the first 8 characters of the id.
-/// Empty strings and wrong types count as absent; `metadata` may be anything (null when
-/// the stored metadata failed validation). Backslash paths are not split.
-pub fn session_name(session_id: &str, metadata: &Value) -> String {
-    if let Some(n) = str_field(metadata, "name") {
-        return n.to_owned();
-    }
-    if let Some(t) = metadata.get("summary").and_then(|s| str_field(s, "text")) {
-        return t.to_owned();
-    }
-    if let Some(last) =
-        str_field(metadata, "path").and_then(|p| p.split('/').rfind(|s| !s.is_empty()))
-    {
-        return last.to_owned();
-    }
-    session_id.chars().take(8).collect()
-}
-
-/// Agent name from `metadata.flavor` (`push.md` §5.4): `Claude`, `Codex`, `Cursor`,
-/// `Gemini`, `OpenCode`, otherwise `Agent`.
-pub fn agent_name(metadata: &Value) -> &'static str {
-    match metadata.get("flavor").and_then(Value::as_str) {
-        Some("claude") => "Claude",
-        Some("codex") => "Codex",
-        Some("cursor") => "Cursor",
-        Some("gemini") => "Gemini",
-        Some("opencode") => "OpenCode",
-        _ => "Agent",
-    }
-}
-
-/// The first pending request of an agent state: `(requestId, request)` for the first
-/// entry of `agentState.requests` (`push.md` §5.1). "First" is the map's iteration order:
-/// insertion order only when serde_json's `preserve_order` feature is on, otherwise the
-/// smallest key. None when there is no such object or it is empty.
-pub fn first_request(agent_state: &Value) -> Option<(&str, &Value)> {
-    let (id, req) = agent_state.get("requests")?.as_object()?.iter().next()?;
-    Some((id.as_str(), req))
 }
 
 /// What the agent wants to do, for `"<Agent> wants to <action>"`: from a request's `tool`

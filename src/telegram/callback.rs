@@ -5,6 +5,7 @@
 //! The hub does the lookups (binding of `from.id`, session by prefix within the namespace,
 //! request by prefix — without upstream's "first pending request" fallback) and the RPC.
 
+use crate::naming::prefix;
 use serde_json::{Map, Value, json};
 
 /// §4.2 step 1: `from.id` has no binding.
@@ -95,12 +96,6 @@ pub fn callback_data(action: Action, session_id: &str, request_id: &str) -> Stri
         data.truncate(end);
     }
     data
-}
-
-/// The first `n` characters of `s`.
-pub(super) fn prefix(s: &str, n: usize) -> &str {
-    let end = s.char_indices().nth(n).map_or(s.len(), |(i, _)| i);
-    s.get(..end).unwrap_or(s)
 }
 
 /// `answerCallbackQuery` body (§4.2): `{"callback_query_id":…,"text":…}`, without `text`

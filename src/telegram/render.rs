@@ -8,8 +8,9 @@
 
 use serde_json::{Map, Value, json};
 
-use super::callback::{Action, callback_data, prefix};
+use super::callback::{Action, callback_data};
 use super::url::deep_link;
+pub use crate::naming::{agent_name, first_request, session_name};
 
 /// Telegram's limit on a message text (§6.3), applied in UTF-16 code units, which is never
 /// fewer than characters.
@@ -18,63 +19,6 @@ pub const MAX_TEXT_UTF16: usize = 4096;
 /// Longest file path / command / description / URL shown (upstream's
 /// `MAX_TOOL_ARGS_LENGTH`).
 const MAX_ARG: usize = 150;
-
-/// Session display name (`push.md` §5.4): `metadata.name` if a non-empty string, else
-/// `metadata.summary.text`, else the last non-empty `/`-segment of `metadata.path`, else the
-/// first 8 characters of `session_id`. Wrong types count as absent.
-pub fn session_name(session_id: &str, metadata: &Value) -> String {
-    if let Some(n) = non_empty_str(metadata.get("name")) {
-        return n.to_owned();
-    }
-    if let Some(t) = non_empty_str(metadata.get("summary").and_then(|s| s.get("text"))) {
-        return t.to_owned();
-    }
-    if let Some(last) =
-        non_empty_str(metadata.get("path")).and_then(|p| p.split('/').rfind(|s| !s.is_empty()))
-    {
-        return last.to_owned();
-    }
-    prefix(session_id, 8).to_owned()
-}
-
-/// Agent name from `metadata.flavor` (`push.md` §5.4): `Claude`, `Codex`, `Cursor`,
-/// `Gemini`, `OpenCode`; anything else or absent → `Agent`.
-pub fn agent_name(metadata: &Value) -> &'static str {
-    match metadata.get("flavor").and_then(Value::as_str) {
-        Some("claude") => "Claude",
-        Some("codex") => "Codex",
-        Some("cursor") => "Cursor",
-        Some("gemini") => "Gemini",
-        Some("opencode") => "OpenCode",
-        _ => "Agent",
-    }
-}
-
-/// The first pending request `(requestId, request)` of `agentState.requests`, in
-/// JavaScript's `Object.keys` order: keys that are array indices ("0", "17", …) first in
-/// numeric order, then the others in insertion order (the stored JSON's order, kept by
-/// serde_json's `preserve_order`). None when `requests` is not a non-empty object.
-pub fn first_request(agent_state: &Value) -> Option<(&str, &Value)> {
-    let requests = agent_state.get("requests")?.as_object()?;
-    let by_index = requests
-        .iter()
-        .filter_map(|(k, v)| Some((array_index(k)?, k, v)))
-        .min_by_key(|(i, _, _)| *i);
-    match by_index {
-        Some((_, k, v)) => Some((k.as_str(), v)),
-        None => requests.iter().next().map(|(k, v)| (k.as_str(), v)),
-    }
-}
-
-/// `k` as an ECMAScript array index: a canonical decimal below 2³² − 1.
-fn array_index(k: &str) -> Option<u32> {
-    let canonical =
-        !k.is_empty() && k.bytes().all(|b| b.is_ascii_digit()) && (k == "0" || !k.starts_with('0'));
-    if !canonical {
-        return None;
-    }
-    k.parse::<u32>().ok().filter(|&i| i != u32::MAX)
-}
 
 /// `/start` reply (§4.1): the welcome text and an "Open App" `web_app` button whose URL is
 /// `public_url` verbatim. `thread_id` (a forum topic) becomes `message_thread_id`.
@@ -275,10 +219,6 @@ fn truthy(v: &Value) -> bool {
         Value::String(s) => !s.is_empty(),
         Value::Array(_) | Value::Object(_) => true,
     }
-}
-
-fn non_empty_str(v: Option<&Value>) -> Option<&str> {
-    v?.as_str().filter(|s| !s.is_empty())
 }
 
 /// Length in UTF-16 code units (JavaScript's `length`).
