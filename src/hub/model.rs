@@ -64,7 +64,33 @@ pub struct Session {
     /// A web message was just sent: show "thinking" until this time even if an alive that
     /// predates the CLI's pickup says otherwise (the current web app's spinner).
     pub thinking_grace_until: Option<Instant>,
+    /// This session's serialized list entry, reused while its inputs are unchanged.
+    pub summary_memo: SummaryMemo,
 }
+
+/// What a session's list entry is made of, beyond what never changes (its id): every field
+/// [`SessionSummary`] reads, or the version that changes with it (metadata, agent state and
+/// todos change only with their versions / timestamps). A field added to the summary must be
+/// added here, or the memo serves a stale entry: `summary_memo_follows_every_field` checks it.
+#[derive(Debug, Clone, PartialEq)]
+struct SummaryStamp {
+    active: bool,
+    thinking: bool,
+    active_at: i64,
+    updated_at: i64,
+    metadata_version: i64,
+    agent_state_version: i64,
+    todos_updated_at: Option<i64>,
+    has_content: bool,
+    model: Option<String>,
+    effort: Option<String>,
+    model_reasoning_effort: Option<String>,
+}
+
+/// The serialized list entry of a session and the stamp it was made from
+/// (`GET /api/sessions` spends most of its time serializing otherwise: 70% in `perf`).
+#[derive(Debug, Clone, Default)]
+pub struct SummaryMemo(std::cell::RefCell<Option<(SummaryStamp, std::rc::Rc<[u8]>)>>);
 
 fn parse_json(text: &Option<String>) -> Value {
     text.as_deref()
@@ -100,6 +126,7 @@ impl Session {
             alive_until: None,
             max_msg_seq: 0,
             thinking_grace_until: None,
+            summary_memo: SummaryMemo::default(),
             id: r.id,
             tag: r.tag,
             namespace: r.namespace,
@@ -390,26 +417,53 @@ fn request_kind(tool: &str) -> &'static str {
 pub struct SessionList<'a>(pub &'a [&'a Session]);
 
 impl SessionList<'_> {
-    /// The serialized body.
+    /// The serialized body: `{"sessions":[…]}`, each entry from its session's memo.
     pub fn to_vec(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(64 + 900 * self.0.len());
-        // Writing to a Vec cannot fail, and nothing here has a non-string map key.
-        let _ = serde_json::to_writer(&mut out, self);
+        out.extend_from_slice(br#"{"sessions":["#);
+        for (i, s) in self.0.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(&s.summary_bytes());
+        }
+        out.extend_from_slice(b"]}");
         out
     }
 }
 
-impl Serialize for SessionList<'_> {
-    fn serialize<S: Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
-        struct Entries<'a>(&'a [&'a Session]);
-        impl Serialize for Entries<'_> {
-            fn serialize<S: Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
-                ser.collect_seq(self.0.iter().map(|s| SessionSummary(s)))
-            }
+impl Session {
+    fn summary_stamp(&self) -> SummaryStamp {
+        SummaryStamp {
+            active: self.active,
+            thinking: self.thinking,
+            active_at: self.active_at,
+            updated_at: self.updated_at,
+            metadata_version: self.metadata_version,
+            agent_state_version: self.agent_state_version,
+            todos_updated_at: self.todos_updated_at,
+            has_content: self.max_msg_seq > 0,
+            model: self.model.clone(),
+            effort: self.effort.clone(),
+            model_reasoning_effort: self.model_reasoning_effort.clone(),
         }
-        let mut m = ser.serialize_map(Some(1))?;
-        m.serialize_entry("sessions", &Entries(self.0))?;
-        m.end()
+    }
+
+    /// This session's list entry (serialized as [`SessionSummary`]), from the memo when its
+    /// stamp still matches.
+    pub fn summary_bytes(&self) -> std::rc::Rc<[u8]> {
+        let stamp = self.summary_stamp();
+        if let Some((st, bytes)) = &*self.summary_memo.0.borrow()
+            && *st == stamp
+        {
+            return bytes.clone();
+        }
+        // Writing to a Vec cannot fail, and nothing here has a non-string map key.
+        let bytes: std::rc::Rc<[u8]> = serde_json::to_vec(&SessionSummary(self))
+            .unwrap_or_default()
+            .into();
+        *self.summary_memo.0.borrow_mut() = Some((stamp, bytes.clone()));
+        bytes
     }
 }
 
@@ -768,11 +822,66 @@ mod tests {
         let refs: Vec<&Session> = all.iter().collect();
         assert_eq!(SessionList(&refs).to_vec(), reference(&refs));
         assert_eq!(SessionList(&[]).to_vec(), b"{\"sessions\":[]}");
-        assert_eq!(
-            serde_json::to_vec(&SessionList(&refs)).unwrap(),
-            serde_json::to_vec(&serde_json::from_slice::<Value>(&reference(&refs)).unwrap())
-                .unwrap()
-        );
+        // Again, from the memos.
+        assert_eq!(SessionList(&refs).to_vec(), reference(&refs));
+    }
+
+    /// Every change the hub makes to a session (versioned fields with their versions, the
+    /// others as they are) shows in the list entry at once: the memo never serves a stale one.
+    #[test]
+    fn summary_memo_follows_every_field() {
+        type Change = fn(&mut Session);
+        let changes: &[(&str, Change)] = &[
+            ("tag", |s| s.tag = Some("t2".into())),
+            ("created_at", |s| s.created_at ^= 1),
+            ("updated_at", |s| s.updated_at ^= 1),
+            ("metadata", |s| {
+                s.metadata = json!({"path": "/renamed", "host": "h", "name": "renamed"});
+                s.metadata_version ^= 1;
+            }),
+            ("agent_state", |s| {
+                s.agent_state = json!({"requests": {"r9": {"tool": "Bash"}}});
+                s.agent_state_version ^= 1;
+            }),
+            ("model", |s| s.model = Some("haiku".into())),
+            ("effort", |s| s.effort = Some("low".into())),
+            ("model_reasoning_effort", |s| {
+                s.model_reasoning_effort = Some("high".into())
+            }),
+            ("todos", |s| {
+                s.todos = Some(json!([{"status": "completed"}, {"status": "pending"}]));
+                s.todos_updated_at = Some(s.todos_updated_at.unwrap_or(0) ^ 1);
+            }),
+            ("team_state", |s| s.team_state = Some(json!({"x": 1}))),
+            ("seq", |s| s.seq ^= 1),
+            ("active", |s| s.active = !s.active),
+            ("active_at", |s| s.active_at ^= 1),
+            ("thinking", |s| s.thinking = !s.thinking),
+            ("thinking_at", |s| s.thinking_at ^= 1),
+            ("permission_mode", |s| {
+                s.permission_mode = Some("plan".into())
+            }),
+            ("collaboration_mode", |s| {
+                s.collaboration_mode = Some("pair".into())
+            }),
+            ("max_msg_seq", |s| {
+                s.max_msg_seq = if s.max_msg_seq > 0 { 0 } else { 5 }
+            }),
+        ];
+        for base in variety() {
+            for (name, change) in changes {
+                let mut s = base.clone();
+                let _ = s.summary_bytes(); // fill the memo
+                change(&mut s);
+                let fresh = serde_json::to_vec(&SessionSummary(&s)).unwrap();
+                assert_eq!(
+                    String::from_utf8_lossy(&s.summary_bytes()),
+                    String::from_utf8_lossy(&fresh),
+                    "session {} after a change of {name}",
+                    base.id
+                );
+            }
+        }
     }
 
     #[test]
