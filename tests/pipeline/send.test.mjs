@@ -104,7 +104,7 @@ test('a message with localId is queued: invokedAt null, meta.deliveryMode "queue
   assert.equal(ev.namespace, 'default');
   assert.ok(typeof ev._id === 'string' && ev._id.length > 0, 'message-received has an id: line');
   // the session turns thinking with activeTurnStartedAt (structured patch)
-  const p = await sse.next((e) => e.type === 'session-updated' && e.sessionId === cli.sid && e.data?.thinking === true, 3000, from);
+  const p = await sse.next((e) => e.type === 'session-updated' && e.sessionId === cli.sid && e.data?.thinking === true, 10000, from);
   assert.deepEqual(Object.keys(p.data).sort(), ['activeTurnStartedAt', 'thinking', 'updatedAt']);
   assert.equal(typeof p.data.activeTurnStartedAt, 'number');
 });
