@@ -6,11 +6,12 @@
 //! address. Nothing is refused for an address's past: a correct token from behind the same NAT
 //! or the same reverse proxy as an attacker still gets in.
 //!
-//! Holding rather than refusing bounds the guesses an attacker can make: each wrong guess keeps
-//! one of its connections (or Engine.IO sessions) busy for the hold, so the guess rate is at
-//! most `concurrent requests / hold`. With [`MAX_HOLD`] = 30 s and the reactor's per-address
-//! connection cap that is a few thousand guesses an hour per address, against a generated
-//! token of 256 random bits.
+//! Holding rather than refusing bounds the guesses an attacker can make, and the held answers
+//! of one address are **released one after the other**: a failure's answer goes out its hold
+//! after the previous held answer of the same address, so opening more connections does not
+//! buy more answers. Past the free failures an address gets at most one answer per hold:
+//! with [`MAX_HOLD`] = 30 s, 120 guesses an hour, against a generated token of 256 random
+//! bits.
 //!
 //! Keys: an IPv4 address, or the /64 of an IPv6 address (one subscriber's prefix; an IPv4-mapped
 //! IPv6 address counts as its IPv4 address). Every address starts with [`FREE_FAILURES`]
@@ -77,6 +78,8 @@ impl Key {
 struct Entry {
     failures: u32,
     last: Instant,
+    /// When the last held answer of this key goes out (the next one goes a hold later).
+    released: Instant,
 }
 
 /// The failures of the last two minutes, from every key (a two-bucket sliding window).
@@ -139,6 +142,7 @@ impl Throttle {
         let e = self.table.entry(key).or_insert(Entry {
             failures: 0,
             last: now,
+            released: now,
         });
         if now.saturating_duration_since(e.last) >= FORGET {
             e.failures = 0;
@@ -155,18 +159,23 @@ impl Throttle {
         if self.global.last_minute(now) > GLOBAL_FREE_PER_MINUTE {
             hold = MAX_HOLD;
         }
-        if !hold.is_zero() {
-            self.held += 1;
+        if hold.is_zero() {
+            return hold;
         }
-        hold
+        self.held += 1;
+        // After the address's answers still waiting, not beside them.
+        e.released = e.released.max(now) + hold;
+        e.released - now
     }
 
     /// How long an answer to `ip` is held now, without counting a failure: the hold of its
-    /// latest failure (for successes with a weak token, see the module doc). Zero for an
-    /// address without held failures.
+    /// latest failure, or until its held answers are out if that is later (for successes with
+    /// a weak token, see the module doc). Zero for an address without held failures.
     pub fn hold_for(&self, ip: IpAddr, now: Instant) -> Duration {
         match self.table.get(&Key::of(ip)) {
-            Some(e) if now.saturating_duration_since(e.last) < FORGET => hold_after(e.failures),
+            Some(e) if now.saturating_duration_since(e.last) < FORGET => {
+                hold_after(e.failures).max(e.released.saturating_duration_since(now))
+            }
             _ => Duration::ZERO,
         }
     }
@@ -224,8 +233,12 @@ mod tests {
     fn the_first_failures_are_free_then_the_hold_doubles_to_the_cap() {
         let t0 = Instant::now();
         let mut t = Throttle::default();
+        // One failure a minute: each comes after the previous answer went out.
         let holds: Vec<u64> = (0..14)
-            .map(|i| t.failure(v4(1), t0 + Duration::from_secs(i)).as_millis() as u64)
+            .map(|i| {
+                t.failure(v4(1), t0 + Duration::from_secs(60 * i))
+                    .as_millis() as u64
+            })
             .collect();
         assert_eq!(
             holds,
@@ -238,6 +251,28 @@ mod tests {
     }
 
     #[test]
+    fn parallel_failures_of_one_address_are_answered_one_hold_after_the_other() {
+        let t0 = Instant::now();
+        let mut t = Throttle::default();
+        for _ in 0..FREE_FAILURES {
+            assert_eq!(t.failure(v4(1), t0), Duration::ZERO);
+        }
+        // Three at once: 0.5 s, then 1 s after that, then 2 s after that.
+        let holds: Vec<u64> = (0..3)
+            .map(|_| t.failure(v4(1), t0).as_millis() as u64)
+            .collect();
+        assert_eq!(holds, [500, 1500, 3500]);
+        // Twenty more at once, a minute later: 4, 8, 16, then 30 s apart; one answer per
+        // hold, however many connections wait.
+        let later = t0 + Duration::from_secs(60);
+        let holds: Vec<u64> = (0..20).map(|_| t.failure(v4(1), later).as_secs()).collect();
+        assert_eq!(&holds[..5], [4, 12, 28, 58, 88]);
+        assert_eq!(holds[19], 4 + 8 + 16 + 17 * 30);
+        // The right token with a weak one waits for the queue too.
+        assert_eq!(t.hold_for(v4(1), later), Duration::from_secs(538));
+    }
+
+    #[test]
     fn other_addresses_are_not_held_for_one_address_failures() {
         let t0 = Instant::now();
         let mut t = Throttle::default();
@@ -246,7 +281,7 @@ mod tests {
         }
         assert_eq!(t.hold_for(v4(2), t0), Duration::ZERO);
         assert_eq!(t.failure(v4(2), t0), Duration::ZERO);
-        assert_eq!(t.hold_for(v4(1), t0), MAX_HOLD);
+        assert!(t.hold_for(v4(1), t0) > MAX_HOLD);
     }
 
     #[test]
@@ -266,7 +301,8 @@ mod tests {
             t.failure(ip, t0);
         }
         assert_eq!(t.tracked(), 1);
-        assert_eq!(t.hold_for(a, t0), Duration::from_secs(8));
+        // Ten at once from the /64: the last answer after 0.5 + 1 + 2 + 4 + 8 s.
+        assert_eq!(t.hold_for(a, t0), Duration::from_millis(15_500));
     }
 
     #[test]
