@@ -7,7 +7,6 @@ use super::timers::HubTimer;
 use super::{ConnId, Effect, Hub, HubError, Now, SocketId, uuid_v4};
 use super::{MACHINE_ALIVE_TTL_MS, SESSION_ALIVE_TTL_MS, inactive_at};
 use crate::http::Response;
-use crate::store::MessageRow;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -17,7 +16,7 @@ pub const RPC_TIMEOUT: Duration = Duration::from_secs(30);
 /// Alive times older than this are ignored (spec/lifecycle.md §3.3).
 const ALIVE_WINDOW_MS: i64 = 600_000;
 /// After a web message, alives saying "not thinking" are overruled for this long.
-const THINKING_GRACE: Duration = Duration::from_secs(3);
+pub(crate) const THINKING_GRACE: Duration = Duration::from_secs(3);
 /// Alive patches are re-broadcast at most this often without a change.
 const ALIVE_THROTTLE: Duration = Duration::from_secs(10);
 
@@ -156,6 +155,7 @@ impl Hub {
         ns: &str,
         session_id: Option<&str>,
         machine_id: Option<&str>,
+        now: Now,
     ) {
         let session_room = session_id
             .filter(|id| self.session(ns, id).is_ok())
@@ -169,6 +169,8 @@ impl Hub {
                 .entry(r.clone())
                 .or_default()
                 .push(socket);
+            // Scheduled messages that fell due with nobody in the room go out now.
+            self.arm(HubTimer::Schedule, now.mono);
         }
         if let Some(r) = &machine_room {
             self.cli
@@ -217,7 +219,7 @@ impl Hub {
     }
 
     /// Sends `event` to every socket in `room` but `except`.
-    fn emit_room(
+    pub(crate) fn emit_room(
         &mut self,
         room: Option<&Vec<SocketId>>,
         except: Option<SocketId>,
@@ -409,124 +411,13 @@ impl Hub {
         Ok(full)
     }
 
-    // ---- messages ----
-
-    /// Stores a message (or finds the one with the same `localId`); returns it.
-    pub fn store_message(
+    /// Todo extraction from an agent message (spec/lifecycle.md §6.1).
+    pub(crate) fn extract_todos(
         &mut self,
         sid: &str,
         content: &Value,
-        local_id: Option<&str>,
-        now: Now,
-    ) -> Result<MessageRow, HubError> {
-        if let Some(l) = local_id
-            && let Some(m) = self.store.message_by_local_id(sid, l)?
-        {
-            return Ok(m);
-        }
-        let s = self.sessions.get_mut(sid).ok_or(HubError::NotFound)?;
-        let m = MessageRow {
-            id: uuid_v4(),
-            seq: s.max_msg_seq + 1,
-            local_id: local_id.map(str::to_string),
-            content: content.to_string(),
-            created_at: now.unix_ms,
-        };
-        self.store.insert_message(sid, &m)?;
-        s.max_msg_seq = m.seq;
-        Ok(m)
-    }
-
-    /// The CLI's `message` event (spec/cli-protocol.md §6.3).
-    pub fn cli_message(
-        &mut self,
-        socket: SocketId,
-        sid: &str,
-        message: Value,
-        local_id: Option<&str>,
-        now: Now,
+        ts: i64,
     ) -> Result<(), HubError> {
-        let content = match message {
-            Value::String(s) => serde_json::from_str(&s).unwrap_or(Value::String(s)),
-            v => v,
-        };
-        let m = self.store_message(sid, &content, local_id, now)?;
-        let ns = self
-            .sessions
-            .get(sid)
-            .map(|s| s.namespace.clone())
-            .ok_or(HubError::NotFound)?;
-        // A repeated localId answers with the stored message, not the new payload.
-        let stored: Value = serde_json::from_str(&m.content).unwrap_or(Value::Null);
-        self.extract_todos(sid, &stored, m.created_at)?;
-        let wire = super::model::message_json(&m);
-        let update = json!({
-            "id": uuid_v4(), "seq": m.seq, "createdAt": now.unix_ms,
-            "body": { "t": "new-message", "sid": sid, "message": {
-                "id": m.id, "seq": m.seq, "createdAt": m.created_at, "localId": m.local_id, "content": stored } },
-        });
-        let room = self.cli.session_rooms.get(sid).cloned();
-        self.emit_room(room.as_ref(), Some(socket), "update", update);
-        self.events.publish(
-            &ns,
-            json!({"type": "message-received", "sessionId": sid, "message": wire}),
-            &mut self.fx,
-        );
-        self.notify_on_message(sid, &stored, now);
-        Ok(())
-    }
-
-    /// The CLI consumed queued web messages: tell the web (v0.30.7's `messages-consumed`).
-    pub fn messages_consumed(&mut self, sid: &str, local_ids: Vec<Value>, now: Now) {
-        let Some(ns) = self.sessions.get(sid).map(|s| s.namespace.clone()) else {
-            return;
-        };
-        let ev = json!({"type": "messages-consumed", "sessionId": sid, "localIds": local_ids, "invokedAt": now.unix_ms});
-        self.events.publish(&ns, ev, &mut self.fx);
-    }
-
-    /// A web (or Telegram) user message: stored, sent to every CLI socket of the session.
-    pub fn user_message(
-        &mut self,
-        sid: &str,
-        content: Value,
-        local_id: Option<&str>,
-        now: Now,
-    ) -> Result<MessageRow, HubError> {
-        let m = self.store_message(sid, &content, local_id, now)?;
-        let ns = self
-            .sessions
-            .get(sid)
-            .map(|s| s.namespace.clone())
-            .ok_or(HubError::NotFound)?;
-        let stored: Value = serde_json::from_str(&m.content).unwrap_or(Value::Null);
-        let update = json!({
-            "id": m.id, "seq": m.seq, "createdAt": m.created_at,
-            "body": { "t": "new-message", "sid": sid, "message": {
-                "id": m.id, "seq": m.seq, "createdAt": m.created_at, "localId": m.local_id, "content": stored } },
-        });
-        let room = self.cli.session_rooms.get(sid).cloned();
-        self.emit_room(room.as_ref(), None, "update", update);
-        let wire = super::model::message_json(&m);
-        self.events.publish(
-            &ns,
-            json!({"type": "message-received", "sessionId": sid, "message": wire}),
-            &mut self.fx,
-        );
-        // The agent's turn starts: the current web app shows its spinner and Abort button
-        // from this patch (the CLI's own alive confirms it a moment later).
-        if let Some(s) = self.sessions.get_mut(sid).filter(|s| s.active) {
-            s.thinking = true;
-            s.thinking_grace_until = Some(now.mono + THINKING_GRACE);
-            let data = json!({"thinking": true, "activeTurnStartedAt": now.unix_ms});
-            let ev = json!({"type": "session-updated", "sessionId": sid, "data": data});
-            self.events.publish(&ns, ev, &mut self.fx);
-        }
-        Ok(m)
-    }
-
-    /// Todo extraction from an agent message (spec/lifecycle.md §6.1).
-    fn extract_todos(&mut self, sid: &str, content: &Value, ts: i64) -> Result<(), HubError> {
         let Some(todos) = super::todos::extract(content) else {
             return Ok(());
         };
@@ -773,11 +664,11 @@ impl Hub {
             self.notify_on_session_change(sid, now);
             self.resume_check(now);
         }
-        Ok(())
+        self.replay_queue(sid)
     }
 
     /// `session-end` (spec/lifecycle.md §3.4); also the web archive.
-    pub fn session_end(&mut self, sid: &str, time: Option<f64>, now: Now) {
+    pub fn session_end(&mut self, sid: &str, time: Option<f64>, reason: Option<&str>, now: Now) {
         let t = time
             .and_then(|t| clamp_time(t, now.unix_ms))
             .unwrap_or(now.unix_ms);
@@ -787,6 +678,12 @@ impl Hub {
         if !s.active && !s.thinking {
             return;
         }
+        if let Err(e) = self.sweep_on_end(sid, reason, now) {
+            crate::log::warn(&format!("the session-end sweep failed: {e:?}"));
+        }
+        let Some(s) = self.sessions.get_mut(sid) else {
+            return;
+        };
         s.active = false;
         s.thinking = false;
         s.thinking_at = t;

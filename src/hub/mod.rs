@@ -7,6 +7,7 @@
 pub mod cli;
 pub mod events;
 pub mod maintenance;
+pub mod messages;
 pub mod model;
 pub mod notify;
 pub mod push;
@@ -143,6 +144,8 @@ pub struct Hub {
     pub fx: Vec<Effect>,
     /// The armed deadline of each kind of hub timer.
     pub timers: Timers,
+    /// Scheduled messages announced in this process.
+    pub schedule: messages::Schedule,
 }
 
 /// Heartbeat period of event streams (spec/sse.md §3.1).
@@ -180,6 +183,11 @@ impl Hub {
         for (id, max) in store.max_message_seqs()? {
             if let Some(s) = sessions.get_mut(&id) {
                 s.max_msg_seq = max;
+            }
+        }
+        for (id, epoch) in store.message_epochs()? {
+            if let Some(s) = sessions.get_mut(&id) {
+                s.message_epoch = epoch;
             }
         }
         let machines: HashMap<String, Machine> = store
@@ -234,6 +242,7 @@ impl Hub {
             events: events::Events::new(now),
             fx: Vec::new(),
             timers: Timers::default(),
+            schedule: messages::Schedule::default(),
         };
         // The start-up work: the bot's first calls, a prune, the expiry of stored machines
         // (queued now, applied after the reactor's first commit).
@@ -242,6 +251,9 @@ impl Hub {
             hub.arm(HubTimer::Retention, now.mono);
         }
         hub.arm_expiry();
+        // Scheduled messages due while the hub was down go out on the first turn; the fire
+        // arms the next due time.
+        hub.arm(HubTimer::Schedule, now.mono);
         Ok(hub)
     }
 
@@ -265,6 +277,7 @@ impl Hub {
             HubTimer::Heartbeat => self.heartbeat(now),
             HubTimer::TerminalIdle => self.terminal_idle(now),
             HubTimer::Retention => self.retention(now),
+            HubTimer::Schedule => self.schedule_due(now),
         }
     }
 
@@ -363,7 +376,26 @@ impl Hub {
 
     /// The `GET /api/sessions` body of a namespace, `{"sessions":[...]}` (spec/rest.md §1.6),
     /// serialized straight from the sessions (see [`model::SessionList`]).
-    pub fn session_summaries(&self, ns: &str) -> Vec<u8> {
+    ///
+    /// `limit` (already clamped to 1..=500) applies after sorting; `by_updated` sorts by
+    /// `updatedAt` alone (CONTRACT.md §7). The scheduled-message counts are read from the
+    /// store as of `now` (one grouped query over the partial index of waiting messages).
+    pub fn session_summaries(
+        &mut self,
+        ns: &str,
+        limit: Option<usize>,
+        by_updated: bool,
+        now: Now,
+    ) -> Vec<u8> {
+        let counts = self.store.future_scheduled(now.unix_ms).unwrap_or_default();
+        for s in self.sessions.values_mut().filter(|s| s.namespace == ns) {
+            s.future_scheduled = (0, None);
+        }
+        for (sid, n, next) in counts {
+            if let Some(s) = self.sessions.get_mut(&sid) {
+                s.future_scheduled = (n, Some(next));
+            }
+        }
         let mut v: Vec<&Session> = self
             .sessions
             .values()
@@ -372,6 +404,12 @@ impl Hub {
         // spec/rest.md §3.1: active first; among active, more pending requests first; then
         // most recently updated.
         v.sort_by(|a, b| {
+            if by_updated {
+                return b
+                    .updated_at
+                    .cmp(&a.updated_at)
+                    .then_with(|| a.created_at.cmp(&b.created_at));
+            }
             b.active
                 .cmp(&a.active)
                 .then_with(|| {
@@ -384,6 +422,9 @@ impl Hub {
                 .then_with(|| b.updated_at.cmp(&a.updated_at))
                 .then_with(|| a.created_at.cmp(&b.created_at))
         });
+        if let Some(n) = limit {
+            v.truncate(n);
+        }
         model::SessionList(&v).to_vec()
     }
 

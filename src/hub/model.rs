@@ -64,6 +64,11 @@ pub struct Session {
     /// A web message was just sent: show "thinking" until this time even if an alive that
     /// predates the CLI's pickup says otherwise (the current web app's spinner).
     pub thinking_grace_until: Option<Instant>,
+    /// The message epoch (CONTRACT.md §1): bumped when rows a client may hold are deleted.
+    pub message_epoch: i64,
+    /// `futureScheduledMessageCount` and `nextScheduledAt` as of the last session list
+    /// (refreshed from the store by `Hub::session_summaries`; time-dependent, never stored).
+    pub future_scheduled: (i64, Option<i64>),
 }
 
 fn parse_json(text: &Option<String>) -> Value {
@@ -100,6 +105,8 @@ impl Session {
             alive_until: None,
             max_msg_seq: 0,
             thinking_grace_until: None,
+            message_epoch: 0,
+            future_scheduled: (0, None),
             id: r.id,
             tag: r.tag,
             namespace: r.namespace,
@@ -296,8 +303,8 @@ impl Session {
             "pinned": false,
             "globalPinned": false,
             "backgroundTaskCount": 0,
-            "futureScheduledMessageCount": 0,
-            "nextScheduledAt": null,
+            "futureScheduledMessageCount": self.future_scheduled.0,
+            "nextScheduledAt": self.future_scheduled.1,
             "modelReasoningEffort": self.model_reasoning_effort,
             "effort": self.effort,
         })
@@ -461,8 +468,8 @@ impl Serialize for SessionSummary<'_> {
         m.serialize_entry("pinned", &false)?;
         m.serialize_entry("globalPinned", &false)?;
         m.serialize_entry("backgroundTaskCount", &0)?;
-        m.serialize_entry("futureScheduledMessageCount", &0)?;
-        m.serialize_entry("nextScheduledAt", &None::<()>)?;
+        m.serialize_entry("futureScheduledMessageCount", &s.future_scheduled.0)?;
+        m.serialize_entry("nextScheduledAt", &s.future_scheduled.1)?;
         m.serialize_entry("modelReasoningEffort", &s.model_reasoning_effort)?;
         m.serialize_entry("effort", &s.effort)?;
         m.end()
@@ -632,12 +639,16 @@ impl Machine {
     }
 }
 
-/// A message as sent on the wire: `{id, seq, localId, content, createdAt}`.
+/// A stored message as the web gets it (CONTRACT.md §1): `deliveryState` only for an
+/// uninvoked message whose delivery is not plainly queued.
 pub fn message_json(m: &crate::store::MessageRow) -> Value {
     let content: Value = serde_json::from_str(&m.content).unwrap_or(Value::Null);
-    // `invokedAt`/`scheduledAt` (v0.30.7): hapid hands messages on as they are stored.
-    json!({ "id": m.id, "seq": m.seq, "localId": m.local_id, "content": content,
-            "createdAt": m.created_at, "invokedAt": m.created_at, "scheduledAt": null })
+    let mut v = json!({ "id": m.id, "seq": m.seq, "localId": m.local_id, "content": content,
+            "createdAt": m.created_at, "invokedAt": m.invoked_at, "scheduledAt": m.scheduled_at });
+    if m.invoked_at.is_none() && m.state != crate::store::Delivery::Queued {
+        v["deliveryState"] = json!("indeterminate");
+    }
+    v
 }
 
 #[cfg(test)]

@@ -48,7 +48,7 @@ impl Hub {
             },
             Shape::Archive { sid } => match result {
                 Ok(_) => {
-                    self.session_end(&sid, None, now);
+                    self.session_end(&sid, None, None, now);
                     Response::json(200, &json!({"ok": true}))
                 }
                 Err(e) => internal_error(&e),

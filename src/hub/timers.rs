@@ -35,9 +35,11 @@ pub enum HubTimer {
     TerminalIdle,
     /// The next retention batch (paced) or the next retention check.
     Retention,
+    /// The earliest scheduled message is due, or released ones are due to be sent again.
+    Schedule,
 }
 
-const KINDS: [HubTimer; 9] = [
+const KINDS: [HubTimer; 10] = [
     HubTimer::RpcTimeout,
     HubTimer::ResumeWait,
     HubTimer::NotifyDebounce,
@@ -47,6 +49,7 @@ const KINDS: [HubTimer; 9] = [
     HubTimer::Heartbeat,
     HubTimer::TerminalIdle,
     HubTimer::Retention,
+    HubTimer::Schedule,
 ];
 
 impl HubTimer {

@@ -44,6 +44,7 @@ mod cli_events;
 mod clock;
 mod namespaces;
 mod notify;
+mod pipeline;
 mod resume;
 mod rpc;
 mod sse;

@@ -1,0 +1,250 @@
+//! The v0.30 send pipeline (issue 14; tests/pipeline/CONTRACT.md §2–§4): send validation,
+//! queued messages and the CLI's delivery reports, the session-alive replay, the session-end
+//! sweep, and scheduled messages held on one hub timer and released when due.
+
+use super::{Cli, Harness, T0, Web, meta};
+use serde_json::json;
+
+/// A web user, an active session `S` with a session socket `cli` and an SSE stream `web`.
+fn active(h: &mut Harness) -> (Web, String, Cli) {
+    let web = h.web("default");
+    let sid = h.new_session("default", "S", meta("proj"));
+    let cli = h.session_socket("cli", "default", &sid);
+    h.emit(
+        cli,
+        "session-alive",
+        json!({"sid": sid, "time": T0, "thinking": false}),
+    );
+    h.sse("web", &web, &format!("sessionId={sid}"));
+    h.take();
+    (web, sid, cli)
+}
+
+#[test]
+fn bad_sends_get_the_zod_answers_and_store_nothing() {
+    let mut h = Harness::new();
+    let (web, sid, _cli) = active(&mut h);
+    let path = format!("/api/sessions/{sid}/messages");
+    for body in [
+        json!({"text": "x", "localId": "a", "scheduledAt": 0}),
+        json!({"text": "x", "localId": "a", "scheduledAt": 1.5}),
+        json!({"text": "x", "localId": "a", "scheduledAt": "soon"}),
+        json!({"text": "x", "localId": "a", "deliveryMode": "bogus"}),
+        json!({"text": "x", "scheduledAt": T0 + 60_000}),
+        json!({"text": "x", "localId": "a", "scheduledAt": T0 + 8 * 86_400_000}),
+        json!({"text": "x", "localId": "a", "scheduledAt": T0 + 60_000, "deliveryMode": "steer"}),
+        json!({"localId": "a"}),
+        json!({"text": "x", "localId": ""}),
+        json!([1]),
+        json!({"text": ""}),
+    ] {
+        h.post(&web, &path, body);
+    }
+    h.db("messages", "SELECT COUNT(*) AS n FROM messages");
+    h.expect(
+        r#"
+        http 400 {"error":"Invalid body","issues":{"formErrors":[],"fieldErrors":{"scheduledAt":["Too small: expected number to be >0"]}}}
+        http 400 {"error":"Invalid body","issues":{"formErrors":[],"fieldErrors":{"scheduledAt":["Invalid input: expected int, received number"]}}}
+        http 400 {"error":"Invalid body","issues":{"formErrors":[],"fieldErrors":{"scheduledAt":["Invalid input: expected number, received string"]}}}
+        http 400 {"error":"Invalid body","issues":{"formErrors":[],"fieldErrors":{"deliveryMode":["Invalid option: expected one of \"queue\"|\"steer\""]}}}
+        http 400 {"error":"Invalid body","issues":{"formErrors":[],"fieldErrors":{"localId":["scheduledAt requires localId"]}}}
+        http 400 {"error":"Invalid body","issues":{"formErrors":[],"fieldErrors":{"scheduledAt":["scheduledAt must be within 7 days from now"]}}}
+        http 400 {"error":"Invalid body","issues":{"formErrors":[],"fieldErrors":{"deliveryMode":["scheduled messages cannot use steer delivery"]}}}
+        http 400 {"error":"Invalid body","issues":{"formErrors":[],"fieldErrors":{"text":["Invalid input: expected string, received undefined"]}}}
+        http 400 {"error":"Invalid body","issues":{"formErrors":[],"fieldErrors":{"localId":["Too small: expected string to have >=1 characters"]}}}
+        http 400 {"error":"Invalid body","issues":{"formErrors":["Invalid input: expected object, received array"],"fieldErrors":{}}}
+        http 400 {"error":"Message requires text or attachments"}
+        db messages {"n":0}
+        "#,
+    );
+}
+
+#[test]
+fn a_queued_message_waits_for_messages_consumed() {
+    let mut h = Harness::new();
+    let (web, sid, cli) = active(&mut h);
+    h.post(
+        &web,
+        &format!("/api/sessions/{sid}/messages"),
+        json!({"text": "hi", "localId": "q1"}),
+    );
+    h.db(
+        "messages",
+        "SELECT local_id, invoked_at, delivery_state FROM messages",
+    );
+    h.expect(
+        r#"
+        http 200 {"ok":true}
+        cli emit update {"id":"<uuid>","seq":1,"createdAt":1800000000000,"body":{"t":"new-message","sid":"S","message":{"id":"<uuid>","seq":1,"createdAt":1800000000000,"localId":"q1","content":{"role":"user","content":{"type":"text","text":"hi"},"meta":{"sentFrom":"webapp","deliveryMode":"queue"}}}}}
+        web sse#3 {"type":"message-received","sessionId":"S","message":{"id":"<uuid>","seq":1,"localId":"q1","content":"*","createdAt":1800000000000,"invokedAt":null,"scheduledAt":null},"namespace":"default"}
+        web sse#4 {"type":"session-updated","sessionId":"S","data":{"thinking":true,"activeTurnStartedAt":1800000000000,"updatedAt":1800000000000},"namespace":"default"}
+        db messages {"local_id":"q1","invoked_at":null,"delivery_state":"queued"}
+        "#,
+    );
+    h.advance(1000);
+    h.take();
+    h.emit(
+        cli,
+        "messages-consumed",
+        json!({"sid": sid, "localIds": ["q1", 7], "steered": true}),
+    );
+    h.db("messages", "SELECT local_id, invoked_at FROM messages");
+    h.expect(
+        r#"
+        web sse#5 {"type":"messages-consumed","sessionId":"S","localIds":["q1"],"invokedAt":1800000001000,"steered":true,"namespace":"default"}
+        web sse#6 {"type":"session-updated","sessionId":"S","data":{"updatedAt":1800000001000},"namespace":"default"}
+        db messages {"local_id":"q1","invoked_at":1800000001000}
+        "#,
+    );
+}
+
+#[test]
+fn steer_state_and_indeterminate_move_the_delivery_state() {
+    let mut h = Harness::new();
+    let (web, sid, cli) = active(&mut h);
+    for l in ["a", "b"] {
+        h.post(
+            &web,
+            &format!("/api/sessions/{sid}/messages"),
+            json!({"text": l, "localId": l}),
+        );
+    }
+    h.take();
+    h.emit_ack(
+        cli,
+        "messages-steer-state",
+        json!({"sid": sid, "localIds": ["a"], "state": "dispatching"}),
+    );
+    h.emit_ack(
+        cli,
+        "messages-steer-state",
+        json!({"sid": sid, "localIds": ["b"], "state": "queued"}),
+    );
+    h.emit(
+        cli,
+        "messages-indeterminate",
+        json!({"sid": sid, "localIds": ["b", "never"]}),
+    );
+    h.post(
+        &web,
+        &format!("/api/sessions/{sid}/messages/queued-state"),
+        json!({"localIds": ["b", "a", "never", "a"]}),
+    );
+    h.emit_ack(
+        cli,
+        "messages-steer-state",
+        json!({"sid": sid, "localIds": ["a"], "state": "queued"}),
+    );
+    h.expect(
+        r#"
+        cli ack#0 [{"ok":true}]
+        web sse#7 {"type":"session-updated","sessionId":"S","data":{"updatedAt":1800000000000},"namespace":"default"}
+        cli ack#1 [{"ok":false}]
+        web sse#8 {"type":"messages-indeterminate","sessionId":"S","localIds":["b","never"],"namespace":"default"}
+        web sse#9 {"type":"session-updated","sessionId":"S","data":{"updatedAt":1800000000000},"namespace":"default"}
+        http 200 {"queuedLocalIds":[],"indeterminateLocalIds":["a","b"],"invokedLocalMessages":[]}
+        cli ack#2 [{"ok":true}]
+        web sse#10 {"type":"messages-requeued","sessionId":"S","localIds":["a"],"namespace":"default"}
+        web sse#11 {"type":"session-updated","sessionId":"S","data":{"updatedAt":1800000000000},"namespace":"default"}
+        "#,
+    );
+}
+
+#[test]
+fn alive_replays_the_queue_and_session_end_sweeps_it() {
+    let mut h = Harness::new();
+    let (web, sid, cli) = active(&mut h);
+    let path = format!("/api/sessions/{sid}/messages");
+    h.post(&web, &path, json!({"text": "a", "localId": "a"}));
+    h.post(&web, &path, json!({"text": "plain"}));
+    h.post(
+        &web,
+        &path,
+        json!({"text": "later", "localId": "s", "scheduledAt": T0 + 600_000}),
+    );
+    h.take();
+    h.emit(
+        cli,
+        "session-alive",
+        json!({"sid": sid, "time": T0, "thinking": true}),
+    );
+    let lines = h.take();
+    let replays: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.starts_with("cli emit update"))
+        .collect();
+    assert_eq!(replays.len(), 1, "{lines:#?}");
+    assert!(replays[0].contains(r#""localId":"a""#));
+    h.emit(cli, "session-end", json!({"sid": sid, "time": T0}));
+    h.db(
+        "messages",
+        "SELECT local_id, invoked_at FROM messages ORDER BY seq",
+    );
+    h.expect(
+        r#"
+        web sse#9 {"type":"messages-consumed","sessionId":"S","localIds":["a"],"invokedAt":1800000000000,"namespace":"default"}
+        web sse#10 {"type":"session-ended","sessionId":"S","namespace":"default"}
+        web sse#11 {"type":"session-updated","sessionId":"S","data":{"active":false,"thinking":false},"namespace":"default"}
+        db messages {"local_id":"a","invoked_at":1800000000000}
+        db messages {"local_id":null,"invoked_at":1800000000000}
+        db messages {"local_id":"s","invoked_at":null}
+        "#,
+    );
+}
+
+#[test]
+fn a_scheduled_message_is_held_then_released_once_due_and_resent_until_consumed() {
+    let mut h = Harness::new();
+    let (web, sid, cli) = active(&mut h);
+    h.post(
+        &web,
+        &format!("/api/sessions/{sid}/messages"),
+        json!({"text": "later", "localId": "s1", "scheduledAt": T0 + 2_000}),
+    );
+    let lines = h.take();
+    assert!(
+        !lines.iter().any(|l| l.starts_with("cli emit")),
+        "{lines:#?}"
+    );
+    let list = h.get(&web, "/api/sessions");
+    let s = &list.body()["sessions"][0];
+    assert_eq!(s["futureScheduledMessageCount"], 1);
+    assert_eq!(s["nextScheduledAt"], T0 + 2_000);
+    let fetch = h.cli_call(
+        super::TOKEN,
+        "GET",
+        &format!("/cli/sessions/{sid}/messages?afterSeq=0"),
+        None,
+    );
+    assert_eq!(fetch.body()["messages"], json!([]));
+    h.take();
+    h.advance(1_999);
+    assert_eq!(h.take(), Vec::<String>::new(), "not before it is due");
+    h.advance(1);
+    h.expect(
+        r#"
+        cli emit update {"id":"<uuid>","seq":1,"createdAt":1800000000000,"body":{"t":"new-message","sid":"S","message":{"id":"<uuid>","seq":1,"createdAt":1800000000000,"localId":"s1","content":{"role":"user","content":{"type":"text","text":"later"},"meta":{"sentFrom":"webapp","deliveryMode":"queue"}}}}}
+        web sse#5 {"type":"scheduled-matured","sessionId":"S","namespace":"default"}
+        "#,
+    );
+    let list = h.get(&web, "/api/sessions");
+    assert_eq!(list.body()["sessions"][0]["futureScheduledMessageCount"], 0);
+    assert_eq!(list.body()["sessions"][0]["nextScheduledAt"], json!(null));
+    h.take();
+    h.advance(5_000);
+    let lines = h.take();
+    assert_eq!(lines.len(), 1, "re-sent, not re-announced: {lines:#?}");
+    assert!(lines[0].starts_with("cli emit update"));
+    h.emit(
+        cli,
+        "messages-consumed",
+        json!({"sid": sid, "localIds": ["s1"]}),
+    );
+    h.take();
+    h.advance(60_000);
+    let lines = h.take();
+    assert!(
+        !lines.iter().any(|l| l.starts_with("cli emit")),
+        "{lines:#?}"
+    );
+}
