@@ -88,6 +88,20 @@ pub fn route(mut cx: Ctx<'_>, rest: &[&str]) -> Outcome {
         ("POST", ["messages"]) if !active => reply(session_inactive()),
         ("POST", ["messages"]) => send_message(&mut cx),
         ("POST", ["messages", "queued-state"]) => reply(queued_state(&mut cx)),
+        ("DELETE", ["messages", id]) => {
+            let (sid, id) = (cx.sid.clone(), (*id).to_string());
+            queue_answer(cx.hub.cancel_message(cx.conn, &sid, &id, cx.now))
+        }
+        ("POST", ["messages", id, "retry"]) => {
+            let (sid, id) = (cx.sid.clone(), (*id).to_string());
+            queue_answer(cx.hub.retry_message(cx.conn, &sid, &id, cx.now))
+        }
+        ("POST", ["messages", _, "steer"]) if !active => reply(session_inactive()),
+        ("POST", ["messages", id, "steer"]) => {
+            let (sid, id) = (cx.sid.clone(), (*id).to_string());
+            let ns = cx.caller.ns.clone();
+            queue_answer(cx.hub.steer_message(cx.conn, &ns, &sid, &id, cx.now))
+        }
         ("POST", ["resume"]) => {
             super::resume::resume(cx.hub, &cx.caller.ns, &cx.sid, cx.conn, cx.now)
         }
@@ -334,6 +348,15 @@ pub fn messages_page(hub: &Hub, sid: &str, query: &str) -> Response {
         "snapshotHeadAt": head.as_ref().map(|m| m.created_at),
     });
     Response::json(200, &json!({ "messages": msgs, "page": page }))
+}
+
+/// A queue route's answer: `200` with its status object, now or later.
+fn queue_answer(r: Result<crate::hub::queue::Answer, crate::hub::HubError>) -> Outcome {
+    match r {
+        Ok(crate::hub::queue::Answer::Done(body)) => reply(Response::json(200, &body)),
+        Ok(crate::hub::queue::Answer::Deferred) => Outcome::Deferred,
+        Err(e) => reply(session_error(e)),
+    }
 }
 
 /// The 409 of a route that needs an active session (CONTRACT.md §0).

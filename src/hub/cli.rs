@@ -53,6 +53,8 @@ pub enum RpcThen {
     Resume { conn: ConnId, old: String },
     /// Nothing (fire and forget, e.g. Telegram-originated calls).
     Ignore,
+    /// One socket's answer to a cancel or retry of a queued message (see `hub::queue`).
+    Ask(u64),
 }
 
 /// A call in flight.
@@ -785,6 +787,45 @@ impl Hub {
         self.arm(HubTimer::RpcTimeout, deadline);
     }
 
+    /// Emits `event` to one socket asking for an ack within `timeout`; the ack (or the
+    /// timeout, or the socket's loss) goes to `then`. False when the socket is gone.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn emit_with_ack(
+        &mut self,
+        socket: SocketId,
+        event: &str,
+        arg: Value,
+        what: &str,
+        timeout: Duration,
+        then: RpcThen,
+        now: Now,
+    ) -> bool {
+        let Some(s) = self.cli.sockets.get_mut(&socket) else {
+            return false;
+        };
+        let id = s.next_ack;
+        s.next_ack += 1;
+        self.fx.push(Effect::Emit {
+            socket,
+            event: event.into(),
+            args: vec![arg],
+            ack: Some(id),
+            binary: Vec::new(),
+        });
+        let deadline = now.mono + timeout;
+        let method = what.to_string();
+        self.cli.pending.insert(
+            (socket, id),
+            Pending {
+                method,
+                deadline,
+                then,
+            },
+        );
+        self.arm(HubTimer::RpcTimeout, deadline);
+        true
+    }
+
     /// The CLI acked an RPC.
     pub fn rpc_ack(&mut self, socket: SocketId, id: u64, args: Vec<Value>, now: Now) {
         let Some(p) = self.cli.pending.remove(&(socket, id)) else {
@@ -819,6 +860,7 @@ impl Hub {
     fn rpc_finish(&mut self, then: RpcThen, result: Result<Value, String>, now: Now) {
         match then {
             RpcThen::Ignore => {}
+            RpcThen::Ask(id) => self.ask_answered(id, result, now),
             RpcThen::Telegram {
                 query_id,
                 chat_id,

@@ -43,7 +43,7 @@ pub struct Send {
 
 /// `content` as the CLI gets it; a deferred delivery (a repeat, a replay, a release) says
 /// `deliveryMode: "queue"`, whatever the first delivery said.
-fn cli_content(m: &MessageRow, deferred: bool) -> Value {
+pub(crate) fn cli_content(m: &MessageRow, deferred: bool) -> Value {
     let mut content: Value = serde_json::from_str(&m.content).unwrap_or(Value::Null);
     if deferred
         && let Some(meta) = content.get_mut("meta").and_then(Value::as_object_mut)

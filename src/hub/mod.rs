@@ -11,6 +11,7 @@ pub mod messages;
 pub mod model;
 pub mod notify;
 pub mod push;
+pub mod queue;
 pub mod resume;
 pub mod rpc;
 pub mod telegram;
@@ -146,6 +147,8 @@ pub struct Hub {
     pub timers: Timers,
     /// Scheduled messages announced in this process.
     pub schedule: messages::Schedule,
+    /// Cancels and retries waiting for the CLI's acks.
+    pub asks: queue::Asks,
 }
 
 /// Heartbeat period of event streams (spec/sse.md §3.1).
@@ -243,6 +246,7 @@ impl Hub {
             fx: Vec::new(),
             timers: Timers::default(),
             schedule: messages::Schedule::default(),
+            asks: queue::Asks::default(),
         };
         // The start-up work: the bot's first calls, a prune, the expiry of stored machines
         // (queued now, applied after the reactor's first commit).

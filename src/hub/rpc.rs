@@ -24,6 +24,8 @@ pub enum Shape {
     Spawn,
     /// paths/exists: `{"exists":{…}}`; failure → 500.
     PathsExists,
+    /// steer-queued-message: always 200 with a status object (CONTRACT.md §5.2).
+    Steer { local_id: String },
 }
 
 /// What abort, switch, archive, approve and deny answer when the RPC fails: upstream sends a
@@ -42,6 +44,7 @@ impl Hub {
         now: Now,
     ) -> Response {
         match shape {
+            Shape::Steer { local_id } => Response::json(200, &Hub::steer_answer(&local_id, result)),
             Shape::Ok => match result {
                 Ok(_) => Response::json(200, &json!({"ok": true})),
                 Err(e) => internal_error(&e),

@@ -248,3 +248,113 @@ fn a_scheduled_message_is_held_then_released_once_due_and_resent_until_consumed(
         "{lines:#?}"
     );
 }
+
+#[test]
+fn cancel_asks_the_cli_and_follows_its_ack() {
+    let mut h = Harness::new();
+    let (web, sid, cli) = active(&mut h);
+    let path = format!("/api/sessions/{sid}/messages");
+    for l in ["a", "b"] {
+        h.post(&web, &path, json!({"text": l, "localId": l}));
+    }
+    h.take();
+    // removed: deleted, message-cancelled without localId, the epoch moves
+    h.call(&web, "DELETE", &format!("{path}/a"), None);
+    h.expect(
+        r#"
+        cli emit update#0 {"id":"<uuid>","seq":0,"createdAt":1800000000000,"body":{"t":"cancel-queued-message","sid":"S","messageId":"a","localId":"a"}}
+        "#,
+    );
+    h.answer(cli, 0, vec![json!({"removed": true})]);
+    h.db("epoch", "SELECT message_epoch FROM sessions");
+    h.expect(
+        r#"
+        http DELETE /api/sessions/S/messages/a 200 {"status":"cancelled","localId":"a"}
+        web sse#7 {"type":"message-cancelled","sessionId":"S","messageId":"a","namespace":"default"}
+        db epoch {"message_epoch":1}
+        "#,
+    );
+    // no ack within 500 ms: busy, and the message turns indeterminate
+    h.call(&web, "DELETE", &format!("{path}/b"), None);
+    h.take();
+    h.advance(499);
+    assert_eq!(h.take(), Vec::<String>::new());
+    h.advance(1);
+    h.expect(
+        r#"
+        http DELETE /api/sessions/S/messages/b 200 {"status":"busy","localId":"b"}
+        web sse#8 {"type":"messages-indeterminate","sessionId":"S","localIds":["b"],"namespace":"default"}
+        web sse#9 {"type":"session-updated","sessionId":"S","data":{"updatedAt":1800000000500},"namespace":"default"}
+        "#,
+    );
+    // unknown: cancelled with localId null, nobody asked
+    h.call(&web, "DELETE", &format!("{path}/nope"), None);
+    h.expect(r#"http 200 {"status":"cancelled","localId":null}"#);
+}
+
+#[test]
+fn retry_of_an_indeterminate_message_cancels_then_resends_it() {
+    let mut h = Harness::new();
+    let (web, sid, cli) = active(&mut h);
+    let path = format!("/api/sessions/{sid}/messages");
+    h.post(&web, &path, json!({"text": "r", "localId": "r"}));
+    h.post(&web, &format!("{path}/r/retry"), json!({}));
+    h.emit(
+        cli,
+        "messages-indeterminate",
+        json!({"sid": sid, "localIds": ["r"]}),
+    );
+    h.take();
+    h.post(&web, &format!("{path}/r/retry"), json!({}));
+    let lines = h.take();
+    assert!(lines[0].contains("cancel-queued-message"), "{lines:#?}");
+    h.answer(cli, 0, vec![json!({"removed": true})]);
+    let lines = h.take();
+    assert!(lines[0].starts_with("cli emit update#1"), "{lines:#?}");
+    assert!(lines[0].contains(r#""t":"retry-queued-message""#));
+    h.answer(cli, 1, vec![json!({"accepted": true})]);
+    h.db("messages", "SELECT local_id, delivery_state FROM messages");
+    h.expect(
+        r#"
+        http POST /api/sessions/S/messages/r/retry 200 {"status":"retried","localId":"r"}
+        web sse#7 {"type":"messages-requeued","sessionId":"S","localIds":["r"],"namespace":"default"}
+        db messages {"local_id":"r","delivery_state":"queued"}
+        "#,
+    );
+}
+
+#[test]
+fn steer_is_an_rpc_for_steerable_flavors_only() {
+    let mut h = Harness::new();
+    let (web, sid, _cli) = active(&mut h);
+    let path = format!("/api/sessions/{sid}/messages");
+    h.post(&web, &path, json!({"text": "s", "localId": "s"}));
+    h.take();
+    h.post(&web, &format!("{path}/s/steer"), json!({}));
+    h.expect(
+        r#"http 200 {"status":"failed","error":"Steering is only supported for Pi, Codex, and Cursor ACP sessions","localId":null}"#,
+    );
+    let mut m = meta("codex");
+    m["flavor"] = json!("codex");
+    let codex = h.new_session("default", "C", m);
+    let c = h.session_socket("c", "default", &codex);
+    h.emit(
+        c,
+        "session-alive",
+        json!({"sid": codex, "time": T0, "thinking": false}),
+    );
+    h.register(c, &[&format!("{codex}:steer-queued-message")]);
+    let cpath = format!("/api/sessions/{codex}/messages");
+    h.post(&web, &cpath, json!({"text": "s", "localId": "s"}));
+    h.take();
+    h.post(&web, &format!("{cpath}/s/steer"), json!({}));
+    h.expect(
+        r#"c emit rpc-request#0 {"method":"C:steer-queued-message","params":"{\"localId\":\"s\"}"}"#,
+    );
+    h.answer(c, 0, vec![json!({"steered": true})]);
+    h.expect(
+        r#"http POST /api/sessions/C/messages/s/steer 200 {"status":"steered","localId":"s"}"#,
+    );
+    h.post(&web, &format!("{cpath}/nope/steer"), json!({}));
+    h.expect(r#"http 200 {"status":"failed","error":"Message not found","localId":null}"#);
+}
