@@ -96,7 +96,8 @@ pub fn route(mut cx: Ctx<'_>, rest: &[&str]) -> Outcome {
             let (sid, id) = (cx.sid.clone(), (*id).to_string());
             queue_answer(cx.hub.retry_message(cx.conn, &sid, &id, cx.now))
         }
-        ("POST", ["messages", _, "steer"]) if !active => reply(session_inactive()),
+        ("POST", ["messages", _, "steer"] | ["rewind"]) if !active => reply(session_inactive()),
+        ("POST", ["rewind"]) => rewind(&mut cx),
         ("POST", ["messages", id, "steer"]) => {
             let (sid, id) = (cx.sid.clone(), (*id).to_string());
             let ns = cx.caller.ns.clone();
@@ -292,62 +293,138 @@ fn delete(cx: &mut Ctx<'_>) -> Outcome {
     }
 }
 
-/// `GET /api/sessions/:id/messages` (spec/rest.md §3.11): an invalid `limit` or `beforeSeq`
-/// makes both fall back to the defaults, as upstream does.
+/// One numeric query field as zod's `z.coerce.number().int().min(min)` checks it (`None`:
+/// absent; an issue is added for a bad value).
+fn query_int(
+    query: &str,
+    key: &str,
+    min: i64,
+    max: Option<i64>,
+    issues: &mut Issues,
+) -> Option<i64> {
+    let v = query_param(query, key)?;
+    let Some(n) = super::web::js_number(&v).filter(|n| !n.is_nan()) else {
+        issues.add(key, "Invalid input: expected number, received NaN");
+        return None;
+    };
+    if n.fract() != 0.0 || !n.is_finite() {
+        issues.add(key, "Invalid input: expected int, received number");
+        return None;
+    }
+    if n < min as f64 {
+        issues.add(key, &format!("Too small: expected number to be >={min}"));
+        return None;
+    }
+    if let Some(max) = max.filter(|m| n > *m as f64) {
+        issues.add(key, &format!("Too big: expected number to be <={max}"));
+        return None;
+    }
+    Some(n as i64)
+}
+
+/// Parses the page query of `GET /api/sessions/:id/messages` (CONTRACT.md §6): the fields,
+/// then the cursor rules in the official order, each failure a zod-style 400.
+pub(crate) fn parse_page_query(query: &str) -> Result<crate::hub::pages::PageQuery, Response> {
+    let mut issues = Issues::default();
+    let limit = query_int(query, "limit", 1, Some(200), &mut issues);
+    let before_seq = query_int(query, "beforeSeq", 1, None, &mut issues);
+    let before_at = query_int(query, "beforeAt", 0, None, &mut issues);
+    let after_seq = query_int(query, "afterSeq", 1, None, &mut issues);
+    let after_at = query_int(query, "afterAt", 0, None, &mut issues);
+    let until_seq = query_int(query, "untilSeq", 1, None, &mut issues);
+    let until_at = query_int(query, "untilAt", 0, None, &mut issues);
+    let epoch = query_int(query, "epoch", 0, None, &mut issues);
+    if !issues.is_empty() {
+        return Err(issues.response("Invalid query"));
+    }
+    let pair = |at: Option<i64>, seq: Option<i64>| at.zip(seq);
+    let (before, after, until) = (
+        pair(before_at, before_seq),
+        pair(after_at, after_seq),
+        pair(until_at, until_seq),
+    );
+    if before_at.is_some() != before_seq.is_some() {
+        issues.add(
+            "beforeAt",
+            "beforeAt and beforeSeq must be provided together",
+        );
+    }
+    if after_at.is_some() != after_seq.is_some() {
+        issues.add("afterAt", "afterAt and afterSeq must be provided together");
+    }
+    if until_at.is_some() != until_seq.is_some() {
+        issues.add("untilAt", "untilAt and untilSeq must be provided together");
+    }
+    if before.is_some() && after.is_some() {
+        issues.add("afterAt", "before and after cursors are mutually exclusive");
+    }
+    if until.is_some() && after.is_none() {
+        issues.add("untilAt", "until cursor requires an after cursor");
+    }
+    if epoch.is_some() && after.is_none() {
+        issues.add("epoch", "epoch requires an after cursor");
+    }
+    if !issues.is_empty() {
+        return Err(issues.response("Invalid query"));
+    }
+    Ok(crate::hub::pages::PageQuery {
+        limit: limit.unwrap_or(50),
+        before,
+        after,
+        until,
+        epoch,
+    })
+}
+
+/// `GET /api/sessions/:id/messages` (CONTRACT.md §6).
 pub fn messages_page(hub: &Hub, sid: &str, query: &str) -> Response {
-    let num = |k: &str| query_param(query, k).map(|v| super::web::js_number(&v));
-    let int = |n: Option<f64>, min: f64| n.filter(|n| n.fract() == 0.0 && *n >= min);
-    let (limit, before, after) = (num("limit"), num("beforeSeq"), num("afterSeq"));
-    let ok = limit.is_none_or(|l| int(l, 1.0).is_some_and(|l| l <= 200.0))
-        && before.is_none_or(|b| int(b, 1.0).is_some())
-        && after.is_none_or(|a| int(a, 0.0).is_some());
-    let (limit, before, after) = if ok {
-        (
-            limit.flatten().map_or(50, |n| n as i64),
-            before.flatten().map(|n| n as i64),
-            after.flatten().map(|n| n as i64),
-        )
-    } else {
-        (50, None, None)
-    };
-    // `afterSeq` (current web app): the next rows forward; otherwise the newest page back.
-    let rows = match after {
-        Some(a) => hub.store.messages_after(sid, a, limit),
-        None => hub.store.messages_before(sid, before, limit),
-    };
-    let rows = match rows {
-        Ok(r) => r,
-        Err(e) => return store_failure(e),
-    };
-    let next = rows.first().map(|m| m.seq);
-    let has_more = match (after, next) {
-        (Some(_), _) => rows.len() as i64 == limit,
-        (None, Some(n)) => match hub.store.messages_before(sid, Some(n), 1) {
-            Ok(v) => !v.is_empty(),
-            Err(e) => return store_failure(e),
+    match parse_page_query(query) {
+        Err(r) => r,
+        Ok(q) => match hub.message_page(sid, q) {
+            Ok(body) => Response::json(200, &body),
+            Err(e) => session_error(e),
         },
-        (None, None) => false,
+    }
+}
+
+/// `POST /api/sessions/:id/rewind` (CONTRACT.md §6): checks, then the CLI's
+/// `rewind-conversation` RPC.
+fn rewind(cx: &mut Ctx<'_>) -> Outcome {
+    let b = json_body(cx.req);
+    let Some(local_id) = b
+        .get("messageLocalId")
+        .and_then(Value::as_str)
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+    else {
+        let mut issues = Issues::default();
+        let v = b.get("messageLocalId");
+        issues.add(
+            "messageLocalId",
+            &format!("Invalid input: expected string, received {}", js_type(v)),
+        );
+        return reply(issues.response("Invalid body"));
     };
-    let head = match hub.store.messages_before(sid, None, 1) {
-        Ok(v) => v.into_iter().next(),
-        Err(e) => return store_failure(e),
+    match crate::hub::pages::rewind_refusal(cx.hub, &cx.sid, &local_id) {
+        Err(e) => return reply(session_error(e)),
+        Ok(Some(reason)) => {
+            return reply(Response::json(
+                409,
+                &json!({"error": reason, "hydrateFailed": false}),
+            ));
+        }
+        Ok(None) => {}
+    }
+    let sid = cx.sid.clone();
+    let shape = Shape::Rewind {
+        sid,
+        local_id: local_id.clone(),
     };
-    let msgs: Vec<Value> = rows.iter().map(crate::hub::model::message_json).collect();
-    let page = json!({
-        "limit": limit,
-        "beforeSeq": before,
-        "nextBeforeSeq": next,
-        "hasMore": has_more,
-        "direction": if after.is_some() { "after" } else { "before" },
-        "epoch": 1,
-        "reset": false,
-        "nextBeforeAt": rows.first().map(|m| m.created_at),
-        "nextAfterSeq": rows.last().map(|m| m.seq).or(after),
-        "nextAfterAt": rows.last().map(|m| m.created_at),
-        "snapshotHeadSeq": head.as_ref().map_or(0, |m| m.seq),
-        "snapshotHeadAt": head.as_ref().map(|m| m.created_at),
-    });
-    Response::json(200, &json!({ "messages": msgs, "page": page }))
+    cx.rpc(
+        "rewind-conversation",
+        json!({"messageLocalId": local_id}),
+        shape,
+    )
 }
 
 /// A queue route's answer: `200` with its status object, now or later.

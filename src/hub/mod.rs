@@ -10,6 +10,7 @@ pub mod maintenance;
 pub mod messages;
 pub mod model;
 pub mod notify;
+pub mod pages;
 pub mod push;
 pub mod queue;
 pub mod resume;

@@ -210,3 +210,91 @@ impl Store {
         Ok(())
     }
 }
+
+/// A message's place in the page order (CONTRACT.md §1): `(invokedAt ?? createdAt, seq)`.
+pub type Position = (i64, i64);
+
+/// The position expression, exactly as the `messages_by_position` index spells it (SQLite
+/// uses an expression index only for the same expression).
+const POS: &str = "COALESCE(invoked_at, created_at)";
+
+impl Store {
+    /// The newest `limit` messages strictly below `before` (or overall), ascending.
+    pub fn page_before(
+        &self,
+        session_id: &str,
+        before: Option<Position>,
+        limit: i64,
+    ) -> Result<Vec<MessageRow>> {
+        let (at, seq) = before.unwrap_or((i64::MAX, i64::MAX));
+        let mut st = self.conn.prepare_cached(&format!(
+            "SELECT {MESSAGE_COLS} FROM messages
+             WHERE session_id = ?1 AND ({POS}, seq) < (?2, ?3)
+             ORDER BY {POS} DESC, seq DESC LIMIT ?4"
+        ))?;
+        let rows = st.query_map(params![session_id, at, seq, limit], message_from_row)?;
+        let mut v: Vec<MessageRow> = rows.collect::<std::result::Result<_, _>>()?;
+        v.reverse();
+        Ok(v)
+    }
+
+    /// At most `limit` messages above `after` and at or below `until`, ascending.
+    pub fn page_after(
+        &self,
+        session_id: &str,
+        after: Position,
+        until: Position,
+        limit: i64,
+    ) -> Result<Vec<MessageRow>> {
+        let mut st = self.conn.prepare_cached(&format!(
+            "SELECT {MESSAGE_COLS} FROM messages
+             WHERE session_id = ?1 AND ({POS}, seq) > (?2, ?3) AND ({POS}, seq) <= (?4, ?5)
+             ORDER BY {POS} ASC, seq ASC LIMIT ?6"
+        ))?;
+        let rows = st.query_map(
+            params![session_id, after.0, after.1, until.0, until.1, limit],
+            message_from_row,
+        )?;
+        Ok(rows.collect::<std::result::Result<_, _>>()?)
+    }
+
+    /// The newest position of a session, if it has messages.
+    pub fn head_position(&self, session_id: &str) -> Result<Option<Position>> {
+        Ok(self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {POS}, seq FROM messages WHERE session_id = ?1
+                 ORDER BY {POS} DESC, seq DESC LIMIT 1"
+            ))?
+            .query_row([session_id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?)
+    }
+
+    /// Whether a message sits strictly below `p`.
+    pub fn any_below(&self, session_id: &str, p: Position) -> Result<bool> {
+        Ok(self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT 1 FROM messages WHERE session_id = ?1 AND ({POS}, seq) < (?2, ?3) LIMIT 1"
+            ))?
+            .query_row(params![session_id, p.0, p.1], |_| Ok(()))
+            .optional()?
+            .is_some())
+    }
+
+    /// Deletes the messages at or above `from` (a rewind); returns how many went.
+    pub fn delete_from_position(&self, session_id: &str, from: Position) -> Result<usize> {
+        self.begin()?;
+        Ok(self
+            .conn
+            .prepare_cached(&format!(
+                "DELETE FROM messages WHERE session_id = ?1 AND ({POS}, seq) >= (?2, ?3)"
+            ))?
+            .execute(params![session_id, from.0, from.1])?)
+    }
+}
+
+/// A row's position.
+pub fn position(m: &MessageRow) -> Position {
+    (m.invoked_at.unwrap_or(m.created_at), m.seq)
+}

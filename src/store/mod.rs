@@ -106,7 +106,7 @@ pub struct MessageRow {
     pub state: Delivery,
 }
 
-pub use messages::Delivery;
+pub use messages::{Delivery, Position, position};
 
 /// A Web Push subscription row.
 #[derive(Debug, Clone, PartialEq)]

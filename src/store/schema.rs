@@ -103,7 +103,9 @@ pub(super) const MIGRATIONS: &[&str] = &[
     // (bumped whenever rows a client may hold are deleted). Rows stored before this version
     // were handed to the CLI on insert, so they count as invoked at their creation. The two
     // partial indexes hold only the few uninvoked rows, so inserts of invoked rows (the agent's
-    // output, nearly all of them) pay nothing for them.
+    // output, nearly all of them) pay nothing for them. Pages are ordered by position,
+    // `(invoked_at ?? created_at, seq)`, which needs an index of its own: without it every page
+    // of a long session sorts the whole session (10 000 rows read for a page of 50).
     "ALTER TABLE messages ADD COLUMN invoked_at INTEGER;
     ALTER TABLE messages ADD COLUMN scheduled_at INTEGER;
     ALTER TABLE messages ADD COLUMN delivery_state TEXT NOT NULL DEFAULT 'queued';
@@ -111,7 +113,9 @@ pub(super) const MIGRATIONS: &[&str] = &[
     ALTER TABLE sessions ADD COLUMN message_epoch INTEGER NOT NULL DEFAULT 0;
     CREATE INDEX messages_uninvoked ON messages (session_id, seq) WHERE invoked_at IS NULL;
     CREATE INDEX messages_scheduled ON messages (scheduled_at)
-        WHERE invoked_at IS NULL AND scheduled_at IS NOT NULL;",
+        WHERE invoked_at IS NULL AND scheduled_at IS NOT NULL;
+    CREATE INDEX messages_by_position ON messages
+        (session_id, COALESCE(invoked_at, created_at), seq);",
 ];
 
 /// Brings the schema to [`SCHEMA_VERSION`], each step in its own transaction.

@@ -358,3 +358,121 @@ fn steer_is_an_rpc_for_steerable_flavors_only() {
     h.post(&web, &format!("{cpath}/nope/steer"), json!({}));
     h.expect(r#"http 200 {"status":"failed","error":"Message not found","localId":null}"#);
 }
+
+#[test]
+fn pages_follow_positions_merge_the_queue_and_reset_on_a_stale_epoch() {
+    let mut h = Harness::new();
+    let (web, sid, cli) = active(&mut h);
+    let path = format!("/api/sessions/{sid}/messages");
+    h.get(&web, &path);
+    h.get(&web, &format!("{path}?beforeSeq=3"));
+    h.get(&web, &format!("{path}?limit=2.5"));
+    h.expect(
+        r#"
+        http 200 {"messages":[],"page":{"direction":"latest","limit":50,"epoch":0,"reset":false,"nextBeforeSeq":null,"nextBeforeAt":null,"nextAfterSeq":null,"nextAfterAt":null,"snapshotHeadSeq":null,"snapshotHeadAt":null,"hasMore":false}}
+        http 400 {"error":"Invalid query","issues":{"formErrors":[],"fieldErrors":{"beforeAt":["beforeAt and beforeSeq must be provided together"]}}}
+        http 400 {"error":"Invalid query","issues":{"formErrors":[],"fieldErrors":{"limit":["Invalid input: expected int, received number"]}}}
+        "#,
+    );
+    // a queued message (seq 1), then three agent messages a second apart
+    h.post(&web, &path, json!({"text": "q", "localId": "q"}));
+    for n in 0..3 {
+        h.advance(1000);
+        h.emit(cli, "message", json!({"sid": sid, "message": {"n": n}}));
+    }
+    h.take();
+    let p = h.get(&web, &format!("{path}?limit=2"));
+    let seqs: Vec<i64> = p.body()["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["seq"].as_i64().unwrap())
+        .collect();
+    assert_eq!(
+        seqs,
+        [1, 3, 4],
+        "the queued row rides along with the newest two"
+    );
+    assert_eq!(p.body()["page"]["nextBeforeSeq"], 3);
+    assert_eq!(p.body()["page"]["hasMore"], true);
+    // consumed now: it moves to the head
+    h.advance(1000);
+    h.emit(
+        cli,
+        "messages-consumed",
+        json!({"sid": sid, "localIds": ["q"]}),
+    );
+    let after = format!("{path}?afterSeq=4&afterAt={}&epoch=0", T0 + 3000);
+    let a = h.get(&web, &after);
+    assert_eq!(a.body()["messages"][0]["localId"], "q");
+    assert_eq!(a.body()["page"]["direction"], "after");
+    // a deletion bumps the epoch: the same cursor now gets the latest page, reset
+    h.post(&web, &path, json!({"text": "x", "localId": "x"}));
+    h.disconnect(cli);
+    h.call(&web, "DELETE", &format!("{path}/x"), None);
+    let r = h.get(&web, &after);
+    assert_eq!(r.body()["page"]["direction"], "latest");
+    assert_eq!(r.body()["page"]["reset"], true);
+    assert_eq!(r.body()["page"]["epoch"], 1);
+}
+
+#[test]
+fn rewind_truncates_bumps_the_epoch_and_invalidates() {
+    let mut h = Harness::new();
+    let web = h.web("default");
+    let mut m = meta("proj");
+    m["capabilities"] = json!({"conversationHistory": {"rewindToMessage": true}});
+    let sid = h.new_session("default", "S", m);
+    let cli = h.session_socket("cli", "default", &sid);
+    h.emit(
+        cli,
+        "session-alive",
+        json!({"sid": sid, "time": T0, "thinking": false}),
+    );
+    h.register(cli, &[&format!("{sid}:rewind-conversation")]);
+    let path = format!("/api/sessions/{sid}/messages");
+    h.post(&web, &path, json!({"text": "keep", "localId": "keep"}));
+    h.post(&web, &path, json!({"text": "drop", "localId": "drop"}));
+    h.post(
+        &web,
+        &format!("/api/sessions/{sid}/rewind"),
+        json!({"messageLocalId": "drop"}),
+    );
+    let lines = h.take();
+    let refused = r#"http 409 {"error":"Session is busy","hydrateFailed":false}"#;
+    assert_eq!(lines.last().map(String::as_str), Some(refused));
+    h.emit(
+        cli,
+        "messages-consumed",
+        json!({"sid": sid, "localIds": ["keep", "drop"], "clearQueuedThinkingGrace": true}),
+    );
+    h.emit(
+        cli,
+        "session-alive",
+        json!({"sid": sid, "time": T0, "thinking": false}),
+    );
+    h.sse("web", &web, "all=true");
+    h.take();
+    h.post(
+        &web,
+        &format!("/api/sessions/{sid}/rewind"),
+        json!({"messageLocalId": "drop"}),
+    );
+    h.answer(
+        cli,
+        0,
+        vec![json!({"success": true, "truncateFromLocalId": "drop"})],
+    );
+    h.db("messages", "SELECT local_id FROM messages");
+    h.db("epoch", "SELECT message_epoch FROM sessions");
+    h.expect(
+        r#"
+        cli emit rpc-request#0 {"method":"S:rewind-conversation","params":"{\"messageLocalId\":\"drop\"}"}
+        http POST /api/sessions/S/rewind 200 {"success":true}
+        web sse#10 {"type":"session-updated","sessionId":"S","data":{"id":"S","...":0},"namespace":"default"}
+        web sse#11 {"type":"messages-invalidated","sessionId":"S","reason":"rewind","truncateFromLocalId":"drop","namespace":"default"}
+        db messages {"local_id":"keep"}
+        db epoch {"message_epoch":1}
+        "#,
+    );
+}
