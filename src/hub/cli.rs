@@ -376,10 +376,10 @@ impl Hub {
             if m.namespace != ns {
                 return Err(Err(()));
             }
-            let full = m.to_json();
+            let (full, web) = (m.to_json(), m.to_web_json());
             self.events.publish(
                 ns,
-                json!({"type": "machine-updated", "machineId": id, "data": full}),
+                json!({"type": "machine-updated", "machineId": id, "data": web}),
                 &mut self.fx,
             );
             return Ok(full);
@@ -399,15 +399,16 @@ impl Hub {
             seq: 0,
             alive_broadcast_at: None,
             alive_until: None,
+            health: Value::Null,
         };
         self.store
             .put_machine(&m.to_row())
             .map_err(|e| Ok(HubError::Store(e)))?;
-        let full = m.to_json();
+        let (full, web) = (m.to_json(), m.to_web_json());
         self.machines.insert(id.to_string(), m);
         self.events.publish(
             ns,
-            json!({"type": "machine-updated", "machineId": id, "data": full}),
+            json!({"type": "machine-updated", "machineId": id, "data": web}),
             &mut self.fx,
         );
         Ok(full)
@@ -429,15 +430,16 @@ impl Hub {
         if s.todos_updated_at.is_some_and(|t| t >= ts) {
             return Ok(());
         }
-        s.todos = Some(todos);
+        s.todos = Some(todos.clone());
         s.todos_updated_at = Some(ts);
         s.updated_at = s.updated_at.max(ts);
         s.seq += 1;
         self.store.put_session(&s.to_row())?;
-        let (ns, full) = (s.namespace.clone(), s.to_json());
+        let ns = s.namespace.clone();
+        let patch = json!({"todos": {"version": ts, "value": todos}, "updatedAt": s.updated_at});
         self.events.publish(
             &ns,
-            json!({"type": "session-updated", "sessionId": sid, "data": full}),
+            json!({"type": "session-updated", "sessionId": sid, "data": patch}),
             &mut self.fx,
         );
         Ok(())
@@ -485,8 +487,11 @@ impl Hub {
             return Versioned::Error(None);
         }
         let new_version = expected + 1;
-        let full = s.to_json();
+        let updated_at = s.updated_at;
         let part = json!({ "version": new_version, "value": value });
+        // The structured patch of v0.30.7 (CONTRACT.md §8): the web patches, no refetch.
+        let key = if agent { "agentState" } else { "metadata" };
+        let patch = json!({ key: part, "updatedAt": updated_at });
         let body = if agent {
             json!({ "t": "update-session", "sid": sid, "metadata": null, "agentState": part })
         } else {
@@ -498,7 +503,7 @@ impl Hub {
         self.emit_room(room.as_ref(), Some(socket), "update", update);
         self.events.publish(
             ns,
-            json!({"type": "session-updated", "sessionId": sid, "data": full}),
+            json!({"type": "session-updated", "sessionId": sid, "data": patch}),
             &mut self.fx,
         );
         self.notify_on_session_change(sid, now);
@@ -551,7 +556,7 @@ impl Hub {
             self.timers.arm(HubTimer::AliveExpiry, at, &mut self.fx);
         }
         let new_version = expected + 1;
-        let full = m.to_json();
+        let full = m.to_web_json();
         let part = json!({ "version": new_version, "value": value });
         let body = if runner {
             json!({ "t": "update-machine", "machineId": id, "metadata": null, "runnerState": part })
@@ -712,9 +717,15 @@ impl Hub {
         let until = inactive_at(now, m.active_at, MACHINE_ALIVE_TTL_MS);
         m.alive_until = Some(until);
         self.timers.arm(HubTimer::AliveExpiry, until, &mut self.fx);
-        if !was_active || throttle_passed(m.alive_broadcast_at, now.mono) {
+        let mut health_moved = false;
+        if let Some(h) = p.get("health") {
+            let h = super::model::valid_health(h);
+            health_moved = super::model::health_changed(&m.health, &h);
+            m.health = h;
+        }
+        if !was_active || health_moved || throttle_passed(m.alive_broadcast_at, now.mono) {
             m.alive_broadcast_at = Some(now.mono);
-            let (ns, full) = (m.namespace.clone(), m.to_json());
+            let (ns, full) = (m.namespace.clone(), m.to_web_json());
             self.events.publish(
                 &ns,
                 json!({"type": "machine-updated", "machineId": id, "data": full}),

@@ -557,6 +557,8 @@ pub struct Machine {
     pub alive_broadcast_at: Option<Instant>,
     /// When the machine becomes inactive without another alive (spec/lifecycle.md §4.2).
     pub alive_until: Option<Instant>,
+    /// The last `health` a `machine-alive` carried (memory only; `null` when invalid).
+    pub health: Value,
 }
 
 impl Machine {
@@ -569,6 +571,7 @@ impl Machine {
             active_at: r.active_at.unwrap_or(r.created_at),
             alive_broadcast_at: None,
             alive_until: None,
+            health: Value::Null,
             id: r.id,
             namespace: r.namespace,
             created_at: r.created_at,
@@ -617,7 +620,7 @@ impl Machine {
     /// schema for it rejects unknown shapes, so `/cli/*` answers leave it out).
     pub fn to_web_json(&self) -> Value {
         let mut v = self.to_json();
-        v["health"] = Value::Null;
+        v["health"] = self.health.clone();
         v
     }
 
@@ -637,6 +640,33 @@ impl Machine {
             "runnerStateVersion": self.runner_state_version,
         })
     }
+}
+
+/// Numeric fields of a machine's `health` besides `collectedAt`, the ones the web displays.
+const HEALTH_FIELDS: [&str; 5] = [
+    "cpuCount",
+    "load1m",
+    "cpuPercent",
+    "memoryPercent",
+    "uptimeSeconds",
+];
+
+/// A `health` payload as the official hub's strict schema accepts it (CONTRACT.md §8):
+/// `collectedAt` and the optional numeric fields, nothing else; anything else is `null`.
+pub fn valid_health(v: &Value) -> Value {
+    let Some(o) = v.as_object() else {
+        return Value::Null;
+    };
+    let ok = o.get("collectedAt").is_some_and(Value::is_number)
+        && o.iter().all(|(k, v)| {
+            (k == "collectedAt" || HEALTH_FIELDS.contains(&k.as_str())) && v.is_number()
+        });
+    if ok { v.clone() } else { Value::Null }
+}
+
+/// Whether two healths differ in a displayed field (a new `collectedAt` alone does not).
+pub fn health_changed(a: &Value, b: &Value) -> bool {
+    a.is_null() != b.is_null() || HEALTH_FIELDS.iter().any(|k| a.get(k) != b.get(k))
 }
 
 /// A stored message as the web gets it (CONTRACT.md §1): `deliveryState` only for an

@@ -476,3 +476,44 @@ fn rewind_truncates_bumps_the_epoch_and_invalidates() {
         "#,
     );
 }
+
+#[test]
+fn machine_health_is_broadcast_when_a_displayed_field_changes() {
+    let mut h = Harness::new();
+    let web = h.web("default");
+    h.new_machine(
+        "default",
+        "m1",
+        json!({"host": "box", "platform": "linux", "happyCliVersion": "0.30.7"}),
+    );
+    let runner = h.machine_socket("runner", "default", "m1");
+    h.sse("web", &web, "all=true");
+    h.take();
+    let health = json!({"collectedAt": T0, "cpuCount": 2, "load1m": 0.5});
+    h.emit(
+        runner,
+        "machine-alive",
+        json!({"machineId": "m1", "time": T0, "health": health}),
+    );
+    h.expect(
+        r#"web sse#2 {"type":"machine-updated","machineId":"m1","data":{"id":"m1","active":true,"health":{"collectedAt":1800000000000,"cpuCount":2,"load1m":0.5},"...":0},"namespace":"default"}"#,
+    );
+    // only collectedAt moved: nothing
+    h.advance(1000);
+    let same = json!({"collectedAt": T0 + 1000, "cpuCount": 2, "load1m": 0.5});
+    h.emit(
+        runner,
+        "machine-alive",
+        json!({"machineId": "m1", "time": T0 + 1000, "health": same}),
+    );
+    assert_eq!(h.take(), Vec::<String>::new());
+    // an invalid health is stored as null, which is a change
+    h.emit(
+        runner,
+        "machine-alive",
+        json!({"machineId": "m1", "time": T0 + 1000, "health": {"collectedAt": "x"}}),
+    );
+    h.expect(
+        r#"web sse#3 {"type":"machine-updated","machineId":"m1","data":{"id":"m1","health":null,"...":0},"namespace":"default"}"#,
+    );
+}
