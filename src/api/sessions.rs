@@ -89,17 +89,17 @@ pub fn route(mut cx: Ctx<'_>, rest: &[&str]) -> Outcome {
         ("POST", ["messages"]) => send_message(&mut cx),
         ("POST", ["messages", "queued-state"]) => reply(queued_state(&mut cx)),
         ("DELETE", ["messages", id]) => {
-            let (sid, id) = (cx.sid.clone(), (*id).to_string());
+            let (sid, id) = (cx.sid.clone(), super::path_param(id).unwrap_or_default());
             queue_answer(cx.hub.cancel_message(cx.conn, &sid, &id, cx.now))
         }
         ("POST", ["messages", id, "retry"]) => {
-            let (sid, id) = (cx.sid.clone(), (*id).to_string());
+            let (sid, id) = (cx.sid.clone(), super::path_param(id).unwrap_or_default());
             queue_answer(cx.hub.retry_message(cx.conn, &sid, &id, cx.now))
         }
         ("POST", ["messages", _, "steer"] | ["rewind"]) if !active => reply(session_inactive()),
         ("POST", ["rewind"]) => rewind(&mut cx),
         ("POST", ["messages", id, "steer"]) => {
-            let (sid, id) = (cx.sid.clone(), (*id).to_string());
+            let (sid, id) = (cx.sid.clone(), super::path_param(id).unwrap_or_default());
             let ns = cx.caller.ns.clone();
             queue_answer(cx.hub.steer_message(cx.conn, &ns, &sid, &id, cx.now))
         }
