@@ -44,7 +44,10 @@ fn sessions_body() -> (Vec<u8>, std::path::PathBuf) {
         let s = session(i);
         hub.sessions.insert(s.id.clone(), s);
     }
-    (hub.session_summaries("default"), dir)
+    (
+        hub.session_summaries("default", None, false, Now::read()),
+        dir,
+    )
 }
 
 /// [`EVENTS`] SSE frames as the hub sends them for agent messages: prose of varying words,

@@ -31,7 +31,7 @@ use harness::{SAMPLES, measure};
 const SESSIONS: usize = 50;
 
 /// The former route: sort with `pending_requests()`, one `Value` per session, `Response::json`.
-fn value_path(hub: &Hub, ns: &str) -> Response {
+fn value_path(hub: &mut Hub, ns: &str) -> Response {
     let mut v: Vec<&Session> = hub
         .sessions
         .values()
@@ -61,17 +61,18 @@ fn value_path(hub: &Hub, ns: &str) -> Response {
 }
 
 /// The route now: bytes straight from the sessions.
-fn direct_path(hub: &Hub, ns: &str) -> Response {
-    Response::new(200, "application/json", hub.session_summaries(ns))
+fn direct_path(hub: &mut Hub, ns: &str) -> Response {
+    let body = hub.session_summaries(ns, None, false, Now::read());
+    Response::new(200, "application/json", body)
 }
 
-fn run(hub: &Hub, out: &mut Vec<u8>, f: fn(&Hub, &str) -> Response) -> usize {
+fn run(hub: &mut Hub, out: &mut Vec<u8>, f: fn(&mut Hub, &str) -> Response) -> usize {
     out.clear();
     f(black_box(hub), "default").write(false, out);
     out.len()
 }
 
-fn bench(name: &str, hub: &Hub, f: fn(&Hub, &str) -> Response) {
+fn bench(name: &str, hub: &mut Hub, f: fn(&mut Hub, &str) -> Response) {
     let mut out = Vec::with_capacity(1 << 16);
     let len = run(hub, &mut out, f);
     let m = measure(|| {
@@ -100,16 +101,16 @@ fn main() {
         hub.sessions.insert(s.id.clone(), s);
     }
     let (mut a, mut b) = (Vec::new(), Vec::new());
-    run(&hub, &mut a, value_path);
-    run(&hub, &mut b, direct_path);
+    run(&mut hub, &mut a, value_path);
+    run(&mut hub, &mut b, direct_path);
     assert!(a == b, "the two paths give different bytes");
     println!("GET /api/sessions, {SESSIONS} sessions — median of {SAMPLES} samples");
     for (name, f) in [
-        ("value", value_path as fn(&Hub, &str) -> Response),
+        ("value", value_path as fn(&mut Hub, &str) -> Response),
         ("direct", direct_path),
     ] {
         if filter.as_deref().is_none_or(|f| name.contains(f)) {
-            bench(name, &hub, f);
+            bench(name, &mut hub, f);
         }
     }
     drop(hub);

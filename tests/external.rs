@@ -122,9 +122,11 @@ suites! {
 
     /// The v0.30 send-pipeline contract (tests/pipeline/CONTRACT.md: scheduled, queued, steered,
     /// cancelled and retried messages, pages and cursors, Last-Event-ID replay) checked against
-    /// the official hub v0.30.7, so the contract issue 14 is built to stays true. hapid's own run
-    /// is `HUB=hapid tests/pipeline/run.sh` (3 of 45 pass before issue 14 lands).
+    /// the official hub v0.30.7, so the contract issue 14 is built to stays true.
     send_pipeline_contract_on_the_official_hub: "tests/pipeline/run.sh",
+
+    /// The same 45 send-pipeline tests against hapid (`HUB=hapid`).
+    send_pipeline_on_hapid: "tests/pipeline/hapid.sh",
 }
 
 /// Every suite found on disk that `suites!` does not name yet: it runs here (add it to the

@@ -118,9 +118,12 @@ fn route_inner(hub: &mut Hub, req: &Request, now: Now) -> Response {
                 Some(Some(n)) if n.fract() == 0.0 && (1.0..=200.0).contains(&n) => n as i64,
                 Some(_) => return Response::error(400, "Invalid query"),
             };
-            match hub.store.messages_after(&id, after, limit) {
+            match hub.store.cli_messages_after(&id, after, limit, now.unix_ms) {
                 Ok(rows) => {
-                    let v: Vec<Value> = rows.iter().map(crate::hub::model::message_json).collect();
+                    let v: Vec<Value> = rows
+                        .iter()
+                        .map(crate::hub::messages::cli_fetch_json)
+                        .collect();
                     Response::json(200, &json!({ "messages": v }))
                 }
                 Err(e) => store_failure(e),

@@ -85,8 +85,24 @@ pub fn route(mut cx: Ctx<'_>, rest: &[&str]) -> Outcome {
         ("PATCH", []) => rename(&mut cx),
         ("DELETE", []) => delete(&mut cx),
         (_, ["messages"]) if get => reply(messages_page(cx.hub, &cx.sid, &cx.req.head.query)),
-        ("POST", ["messages"]) if !active => inactive(),
+        ("POST", ["messages"]) if !active => reply(session_inactive()),
         ("POST", ["messages"]) => send_message(&mut cx),
+        ("POST", ["messages", "queued-state"]) => reply(queued_state(&mut cx)),
+        ("DELETE", ["messages", id]) => {
+            let (sid, id) = (cx.sid.clone(), super::path_param(id).unwrap_or_default());
+            queue_answer(cx.hub.cancel_message(cx.conn, &sid, &id, cx.now))
+        }
+        ("POST", ["messages", id, "retry"]) => {
+            let (sid, id) = (cx.sid.clone(), super::path_param(id).unwrap_or_default());
+            queue_answer(cx.hub.retry_message(cx.conn, &sid, &id, cx.now))
+        }
+        ("POST", ["messages", _, "steer"] | ["rewind"]) if !active => reply(session_inactive()),
+        ("POST", ["rewind"]) => rewind(&mut cx),
+        ("POST", ["messages", id, "steer"]) => {
+            let (sid, id) = (cx.sid.clone(), super::path_param(id).unwrap_or_default());
+            let ns = cx.caller.ns.clone();
+            queue_answer(cx.hub.steer_message(cx.conn, &ns, &sid, &id, cx.now))
+        }
         ("POST", ["resume"]) => {
             super::resume::resume(cx.hub, &cx.caller.ns, &cx.sid, cx.conn, cx.now)
         }
@@ -277,62 +293,264 @@ fn delete(cx: &mut Ctx<'_>) -> Outcome {
     }
 }
 
-/// `GET /api/sessions/:id/messages` (spec/rest.md §3.11): an invalid `limit` or `beforeSeq`
-/// makes both fall back to the defaults, as upstream does.
+/// One numeric query field as zod's `z.coerce.number().int().min(min)` checks it (`None`:
+/// absent; an issue is added for a bad value).
+fn query_int(
+    query: &str,
+    key: &str,
+    min: i64,
+    max: Option<i64>,
+    issues: &mut Issues,
+) -> Option<i64> {
+    let v = query_param(query, key)?;
+    let Some(n) = super::web::js_number(&v).filter(|n| !n.is_nan()) else {
+        issues.add(key, "Invalid input: expected number, received NaN");
+        return None;
+    };
+    if n.fract() != 0.0 || !n.is_finite() {
+        issues.add(key, "Invalid input: expected int, received number");
+        return None;
+    }
+    if n < min as f64 {
+        issues.add(key, &format!("Too small: expected number to be >={min}"));
+        return None;
+    }
+    if let Some(max) = max.filter(|m| n > *m as f64) {
+        issues.add(key, &format!("Too big: expected number to be <={max}"));
+        return None;
+    }
+    Some(n as i64)
+}
+
+/// Parses the page query of `GET /api/sessions/:id/messages` (CONTRACT.md §6): the fields,
+/// then the cursor rules in the official order, each failure a zod-style 400.
+pub(crate) fn parse_page_query(query: &str) -> Result<crate::hub::pages::PageQuery, Response> {
+    let mut issues = Issues::default();
+    let limit = query_int(query, "limit", 1, Some(200), &mut issues);
+    let before_seq = query_int(query, "beforeSeq", 1, None, &mut issues);
+    let before_at = query_int(query, "beforeAt", 0, None, &mut issues);
+    let after_seq = query_int(query, "afterSeq", 1, None, &mut issues);
+    let after_at = query_int(query, "afterAt", 0, None, &mut issues);
+    let until_seq = query_int(query, "untilSeq", 1, None, &mut issues);
+    let until_at = query_int(query, "untilAt", 0, None, &mut issues);
+    let epoch = query_int(query, "epoch", 0, None, &mut issues);
+    if !issues.is_empty() {
+        return Err(issues.response("Invalid query"));
+    }
+    let pair = |at: Option<i64>, seq: Option<i64>| at.zip(seq);
+    let (before, after, until) = (
+        pair(before_at, before_seq),
+        pair(after_at, after_seq),
+        pair(until_at, until_seq),
+    );
+    if before_at.is_some() != before_seq.is_some() {
+        issues.add(
+            "beforeAt",
+            "beforeAt and beforeSeq must be provided together",
+        );
+    }
+    if after_at.is_some() != after_seq.is_some() {
+        issues.add("afterAt", "afterAt and afterSeq must be provided together");
+    }
+    if until_at.is_some() != until_seq.is_some() {
+        issues.add("untilAt", "untilAt and untilSeq must be provided together");
+    }
+    if before.is_some() && after.is_some() {
+        issues.add("afterAt", "before and after cursors are mutually exclusive");
+    }
+    if until.is_some() && after.is_none() {
+        issues.add("untilAt", "until cursor requires an after cursor");
+    }
+    if epoch.is_some() && after.is_none() {
+        issues.add("epoch", "epoch requires an after cursor");
+    }
+    if !issues.is_empty() {
+        return Err(issues.response("Invalid query"));
+    }
+    Ok(crate::hub::pages::PageQuery {
+        limit: limit.unwrap_or(50),
+        before,
+        after,
+        until,
+        epoch,
+    })
+}
+
+/// `GET /api/sessions/:id/messages` (CONTRACT.md §6).
 pub fn messages_page(hub: &Hub, sid: &str, query: &str) -> Response {
-    let num = |k: &str| query_param(query, k).map(|v| super::web::js_number(&v));
-    let int = |n: Option<f64>, min: f64| n.filter(|n| n.fract() == 0.0 && *n >= min);
-    let (limit, before, after) = (num("limit"), num("beforeSeq"), num("afterSeq"));
-    let ok = limit.is_none_or(|l| int(l, 1.0).is_some_and(|l| l <= 200.0))
-        && before.is_none_or(|b| int(b, 1.0).is_some())
-        && after.is_none_or(|a| int(a, 0.0).is_some());
-    let (limit, before, after) = if ok {
-        (
-            limit.flatten().map_or(50, |n| n as i64),
-            before.flatten().map(|n| n as i64),
-            after.flatten().map(|n| n as i64),
-        )
-    } else {
-        (50, None, None)
-    };
-    // `afterSeq` (current web app): the next rows forward; otherwise the newest page back.
-    let rows = match after {
-        Some(a) => hub.store.messages_after(sid, a, limit),
-        None => hub.store.messages_before(sid, before, limit),
-    };
-    let rows = match rows {
-        Ok(r) => r,
-        Err(e) => return store_failure(e),
-    };
-    let next = rows.first().map(|m| m.seq);
-    let has_more = match (after, next) {
-        (Some(_), _) => rows.len() as i64 == limit,
-        (None, Some(n)) => match hub.store.messages_before(sid, Some(n), 1) {
-            Ok(v) => !v.is_empty(),
-            Err(e) => return store_failure(e),
+    match parse_page_query(query) {
+        Err(r) => r,
+        Ok(q) => match hub.message_page(sid, q) {
+            Ok(body) => Response::json(200, &body),
+            Err(e) => session_error(e),
         },
-        (None, None) => false,
+    }
+}
+
+/// `POST /api/sessions/:id/rewind` (CONTRACT.md §6): checks, then the CLI's
+/// `rewind-conversation` RPC.
+fn rewind(cx: &mut Ctx<'_>) -> Outcome {
+    let b = json_body(cx.req);
+    let Some(local_id) = b
+        .get("messageLocalId")
+        .and_then(Value::as_str)
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+    else {
+        let mut issues = Issues::default();
+        let v = b.get("messageLocalId");
+        issues.add(
+            "messageLocalId",
+            &format!("Invalid input: expected string, received {}", js_type(v)),
+        );
+        return reply(issues.response("Invalid body"));
     };
-    let head = match hub.store.messages_before(sid, None, 1) {
-        Ok(v) => v.into_iter().next(),
-        Err(e) => return store_failure(e),
+    match crate::hub::pages::rewind_refusal(cx.hub, &cx.sid, &local_id) {
+        Err(e) => return reply(session_error(e)),
+        Ok(Some(reason)) => {
+            return reply(Response::json(
+                409,
+                &json!({"error": reason, "hydrateFailed": false}),
+            ));
+        }
+        Ok(None) => {}
+    }
+    let sid = cx.sid.clone();
+    let shape = Shape::Rewind {
+        sid,
+        local_id: local_id.clone(),
     };
-    let msgs: Vec<Value> = rows.iter().map(crate::hub::model::message_json).collect();
-    let page = json!({
-        "limit": limit,
-        "beforeSeq": before,
-        "nextBeforeSeq": next,
-        "hasMore": has_more,
-        "direction": if after.is_some() { "after" } else { "before" },
-        "epoch": 1,
-        "reset": false,
-        "nextBeforeAt": rows.first().map(|m| m.created_at),
-        "nextAfterSeq": rows.last().map(|m| m.seq).or(after),
-        "nextAfterAt": rows.last().map(|m| m.created_at),
-        "snapshotHeadSeq": head.as_ref().map_or(0, |m| m.seq),
-        "snapshotHeadAt": head.as_ref().map(|m| m.created_at),
-    });
-    Response::json(200, &json!({ "messages": msgs, "page": page }))
+    cx.rpc(
+        "rewind-conversation",
+        json!({"messageLocalId": local_id}),
+        shape,
+    )
+}
+
+/// A queue route's answer: `200` with its status object, now or later.
+fn queue_answer(r: Result<crate::hub::queue::Answer, crate::hub::HubError>) -> Outcome {
+    match r {
+        Ok(crate::hub::queue::Answer::Done(body)) => reply(Response::json(200, &body)),
+        Ok(crate::hub::queue::Answer::Deferred) => Outcome::Deferred,
+        Err(e) => reply(session_error(e)),
+    }
+}
+
+/// The 409 of a route that needs an active session (CONTRACT.md §0).
+fn session_inactive() -> Response {
+    Response::error_code(409, "Session is inactive", "session_inactive")
+}
+
+/// The scheduling horizon: `scheduledAt` at most this far ahead (CONTRACT.md §2).
+const SCHEDULE_HORIZON_MS: i64 = 7 * 24 * 3600 * 1000;
+/// Most localIds one queued-state request may name.
+const QUEUED_STATE_MAX: usize = 1000;
+
+/// The JavaScript type name zod reports for a value (`None` = a missing key).
+fn js_type(v: Option<&Value>) -> &'static str {
+    match v {
+        None => "undefined",
+        Some(Value::Null) => "null",
+        Some(Value::Bool(_)) => "boolean",
+        Some(Value::Number(_)) => "number",
+        Some(Value::String(_)) => "string",
+        Some(Value::Array(_)) => "array",
+        Some(Value::Object(_)) => "object",
+    }
+}
+
+/// Field issues in the order found, zod's `flatten()` shape.
+#[derive(Default)]
+pub(crate) struct Issues(Map<String, Value>);
+
+impl Issues {
+    pub(crate) fn add(&mut self, field: &str, msg: &str) {
+        let list = self
+            .0
+            .entry(field.to_string())
+            .or_insert_with(|| Value::Array(Vec::new()));
+        if let Value::Array(a) = list {
+            a.push(json!(msg));
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// `400 {"error": error, "issues": {"formErrors": [], "fieldErrors": {…}}}`.
+    pub(crate) fn response(self, error: &str) -> Response {
+        let issues = json!({"formErrors": [], "fieldErrors": Value::Object(self.0)});
+        Response::json(400, &json!({"error": error, "issues": issues}))
+    }
+}
+
+/// The 400 of a body that is not a JSON object.
+fn not_an_object(b: &Value) -> Response {
+    let form = format!(
+        "Invalid input: expected object, received {}",
+        js_type(Some(b))
+    );
+    let issues = json!({"formErrors": [form], "fieldErrors": {}});
+    Response::json(400, &json!({"error": "Invalid body", "issues": issues}))
+}
+
+/// `POST …/messages/queued-state` (CONTRACT.md §4): where each named message stands.
+fn queued_state(cx: &mut Ctx<'_>) -> Response {
+    let b = json_body(cx.req);
+    if !b.is_object() {
+        return not_an_object(&b);
+    }
+    let mut issues = Issues::default();
+    let ids = match b.get("localIds") {
+        Some(Value::Array(a)) => {
+            if a.len() > QUEUED_STATE_MAX {
+                issues.add(
+                    "localIds",
+                    &format!("Too big: expected array to have <={QUEUED_STATE_MAX} items"),
+                );
+            }
+            if a.iter().any(|v| v.as_str().is_none_or(str::is_empty)) {
+                issues.add("localIds", "Invalid input: expected string");
+            }
+            a.iter().filter_map(Value::as_str).collect::<Vec<_>>()
+        }
+        v => {
+            let msg = format!("Invalid input: expected array, received {}", js_type(v));
+            issues.add("localIds", &msg);
+            Vec::new()
+        }
+    };
+    if !issues.is_empty() {
+        return issues.response("Invalid body");
+    }
+    let mut rows = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for l in ids {
+        if !seen.insert(l) {
+            continue;
+        }
+        match cx.hub.store.message_by_local_id(&cx.sid, l) {
+            Ok(Some(m)) => rows.push(m),
+            Ok(None) => {}
+            Err(e) => return store_failure(e),
+        }
+    }
+    rows.sort_by_key(|m| m.seq);
+    let (mut queued, mut unknown, mut invoked) = (Vec::new(), Vec::new(), Vec::new());
+    for m in rows {
+        let l = m.local_id.clone().unwrap_or_default();
+        match m.invoked_at {
+            Some(at) => invoked.push(json!({"localId": l, "invokedAt": at})),
+            None if m.state == crate::store::Delivery::Queued => queued.push(json!(l)),
+            None => unknown.push(json!(l)),
+        }
+    }
+    Response::json(
+        200,
+        &json!({"queuedLocalIds": queued, "indeterminateLocalIds": unknown,
+                "invokedLocalMessages": invoked}),
+    )
 }
 
 fn valid_attachment(a: &Value) -> bool {
@@ -345,37 +563,131 @@ fn valid_attachment(a: &Value) -> bool {
         && a.get("previewUrl").is_none_or(Value::is_string)
 }
 
-/// `POST /api/sessions/:id/messages` (spec/rest.md §3.12).
+/// `POST /api/sessions/:id/messages` (spec/rest.md §3.12; CONTRACT.md §2): the shape first,
+/// then the scheduling rules, each with the official hub's zod-style 400.
 fn send_message(cx: &mut Ctx<'_>) -> Outcome {
-    let b = json_body(cx.req);
-    let Some(text) = b.get("text").and_then(Value::as_str) else {
-        return reply(Response::error(400, "Invalid body"));
+    match parse_send(&json_body(cx.req), cx.now.unix_ms) {
+        Err(r) => reply(r),
+        Ok(send) => match cx.hub.user_message(&cx.sid, send, cx.now) {
+            Ok(()) => reply(Response::json(200, &json!({"ok": true}))),
+            Err(e) => reply(session_error(e)),
+        },
+    }
+}
+
+/// Validates a send body at wall-clock `now_ms` (CONTRACT.md §2).
+pub(crate) fn parse_send(b: &Value, now_ms: i64) -> Result<crate::hub::messages::Send, Response> {
+    if !b.is_object() {
+        return Err(not_an_object(b));
+    }
+    let mut issues = Issues::default();
+    let expected = |what: &str, v: Option<&Value>| {
+        format!("Invalid input: expected {what}, received {}", js_type(v))
+    };
+    let text = match b.get("text") {
+        Some(Value::String(t)) => t.clone(),
+        v => {
+            issues.add("text", &expected("string", v));
+            String::new()
+        }
     };
     let local_id = match b.get("localId") {
         None => None,
         Some(Value::String(l)) if !l.is_empty() => Some(l.clone()),
-        Some(_) => return reply(Response::error(400, "Invalid body")),
+        Some(Value::String(_)) => {
+            issues.add(
+                "localId",
+                "Too small: expected string to have >=1 characters",
+            );
+            None
+        }
+        v => {
+            issues.add("localId", &expected("string", v));
+            None
+        }
     };
     let attachments = match b.get("attachments") {
         None => None,
         Some(Value::Array(a)) if a.iter().all(valid_attachment) => Some(a.clone()),
-        Some(_) => return reply(Response::error(400, "Invalid body")),
+        Some(Value::Array(_)) => {
+            issues.add("attachments", "Invalid input");
+            None
+        }
+        v => {
+            issues.add("attachments", &expected("array", v));
+            None
+        }
     };
+    let scheduled_at = match b.get("scheduledAt") {
+        None | Some(Value::Null) => None,
+        Some(Value::Number(n)) => match n.as_f64() {
+            Some(f) if f.fract() != 0.0 || !f.is_finite() => {
+                issues.add(
+                    "scheduledAt",
+                    "Invalid input: expected int, received number",
+                );
+                None
+            }
+            Some(f) if f <= 0.0 => {
+                issues.add("scheduledAt", "Too small: expected number to be >0");
+                None
+            }
+            Some(f) => Some(f as i64),
+            None => None,
+        },
+        v => {
+            issues.add("scheduledAt", &expected("number", v));
+            None
+        }
+    };
+    let steer = match b.get("deliveryMode") {
+        None => false,
+        Some(Value::String(m)) if m == "queue" => false,
+        Some(Value::String(m)) if m == "steer" => true,
+        Some(_) => {
+            issues.add(
+                "deliveryMode",
+                "Invalid option: expected one of \"queue\"|\"steer\"",
+            );
+            false
+        }
+    };
+    if !issues.is_empty() {
+        return Err(issues.response("Invalid body"));
+    }
+    if let Some(at) = scheduled_at {
+        if local_id.is_none() {
+            issues.add("localId", "scheduledAt requires localId");
+        }
+        if at > now_ms.saturating_add(SCHEDULE_HORIZON_MS) {
+            issues.add("scheduledAt", "scheduledAt must be within 7 days from now");
+        }
+        if attachments.as_ref().is_some_and(|a| !a.is_empty()) {
+            issues.add(
+                "attachments",
+                "scheduled messages with attachments are not supported",
+            );
+        }
+        if steer {
+            issues.add(
+                "deliveryMode",
+                "scheduled messages cannot use steer delivery",
+            );
+        }
+    }
+    if !issues.is_empty() {
+        return Err(issues.response("Invalid body"));
+    }
     if text.is_empty() && attachments.as_ref().is_none_or(Vec::is_empty) {
-        return reply(Response::error(400, "Message requires text or attachments"));
+        return Err(Response::error(400, "Message requires text or attachments"));
     }
-    let mut inner = json!({"type": "text", "text": text});
-    if let Some(a) = attachments {
-        inner["attachments"] = Value::Array(a);
-    }
-    let content = json!({"role": "user", "content": inner, "meta": {"sentFrom": "webapp"}});
-    match cx
-        .hub
-        .user_message(&cx.sid, content, local_id.as_deref(), cx.now)
-    {
-        Ok(_) => reply(Response::json(200, &json!({"ok": true}))),
-        Err(e) => reply(session_error(e)),
-    }
+    Ok(crate::hub::messages::Send {
+        text,
+        attachments,
+        local_id,
+        scheduled_at,
+        steer,
+    })
 }
 
 /// Approve / deny (spec/rest.md §3.13–3.14).

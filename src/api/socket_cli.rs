@@ -6,6 +6,7 @@ use crate::app::ConnectReply;
 use crate::app::{Now, SocketId};
 use crate::hub::Hub;
 use crate::hub::cli::{Versioned, Write};
+use crate::hub::messages::strings;
 use serde_json::{Value, json};
 use std::net::IpAddr;
 
@@ -34,7 +35,7 @@ pub fn connect(
                 );
             };
             let ns = ns.to_string();
-            hub.cli_connect(socket, &ns, field("sessionId"), field("machineId"));
+            hub.cli_connect(socket, &ns, field("sessionId"), field("machineId"), now);
             ConnectReply::Ok
         }
         "/terminal" => {
@@ -157,7 +158,9 @@ pub fn event(
             if let Err(d) = hub.check_session(&ns, &sid) {
                 return hub.emit_error(socket, d, "session", &sid);
             }
-            hub.session_end(&sid, p.get("time").and_then(Value::as_f64), now);
+            let reason = s("reason");
+            let time = p.get("time").and_then(Value::as_f64);
+            hub.session_end(&sid, time, reason.as_deref(), now);
         }
         "machine-alive" => {
             let Some(id) = s("machineId") else { return };
@@ -184,22 +187,50 @@ pub fn event(
         "terminal:ready" | "terminal:output" | "terminal:exit" | "terminal:error" => {
             hub.terminal_cli_event(socket, name, &p, now);
         }
-        "messages-consumed" => {
+        // The delivery-state reports of the send pipeline (CONTRACT.md §4).
+        "messages-consumed" | "messages-indeterminate" | "native-queue-message" => {
             let Some(sid) = s("sid") else { return };
-            if hub.check_session(&ns, &sid).is_err() {
-                return;
+            if let Err(d) = hub.check_session(&ns, &sid) {
+                return hub.emit_error(socket, d, "session", &sid);
             }
-            let ids = p
-                .get("localIds")
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default();
-            hub.messages_consumed(&sid, ids, now);
+            let ids = strings(p.get("localIds"));
+            let done = match name {
+                "messages-consumed" => {
+                    let flag = |k: &str| p.get(k).and_then(Value::as_bool) == Some(true);
+                    let (steered, clear) = (flag("steered"), flag("clearQueuedThinkingGrace"));
+                    hub.messages_consumed(&sid, ids, steered, clear, now)
+                }
+                "messages-indeterminate" => hub.messages_indeterminate(&sid, ids, now),
+                _ => match (s("localId"), p.get("text")) {
+                    (Some(l), Some(Value::String(t))) => {
+                        hub.native_queue_message(&sid, &l, Some(t), now)
+                    }
+                    (Some(l), Some(Value::Null)) => hub.native_queue_message(&sid, &l, None, now),
+                    _ => Ok(()),
+                },
+            };
+            if let Err(e) = done {
+                crate::log::warn(&format!("{name} failed: {e:?}"));
+            }
         }
-        // Pi steering: hapid has no steering queue, so the state is never acknowledged.
         "messages-steer-state" => {
+            let ok = match s("sid") {
+                Some(sid) => match hub.check_session(&ns, &sid) {
+                    Err(d) => {
+                        hub.emit_error(socket, d, "session", &sid);
+                        false
+                    }
+                    Ok(()) => {
+                        let ids = strings(p.get("localIds"));
+                        let state = s("state").unwrap_or_default();
+                        hub.messages_steer_state(&sid, ids, &state, now)
+                            .unwrap_or(false)
+                    }
+                },
+                None => false,
+            };
             if let Some(ack) = ack {
-                hub.ack(socket, ack, vec![json!({"ok": false})]);
+                hub.ack(socket, ack, vec![json!({ "ok": ok })]);
             }
         }
         // Other events (v0.30.7 sends several, spec §11.2) are ignored; one that wants an ack

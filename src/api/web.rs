@@ -51,7 +51,16 @@ pub fn route(
     let reply = match (m, seg.as_slice()) {
         // The body is serialized straight from the sessions, as `Response::json` would.
         (_, ["sessions"]) if get => {
-            Response::new(200, "application/json", hub.session_summaries(&caller.ns))
+            let q = &req.head.query;
+            // CONTRACT.md §7: a finite `limit` is floored and clamped to 1..=500; anything
+            // else means no limit.
+            let limit = query_param(q, "limit")
+                .and_then(|v| js_number(&v))
+                .filter(|n| n.is_finite())
+                .map(|n| n.floor().clamp(1.0, 500.0) as usize);
+            let by_updated = query_param(q, "order").as_deref() == Some("updatedAt");
+            let body = hub.session_summaries(&caller.ns, limit, by_updated, now);
+            Response::new(200, "application/json", body)
         }
         (_, ["sessions", id, rest @ ..]) => {
             let Some(sid) = path_param(id) else {

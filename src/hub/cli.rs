@@ -7,7 +7,6 @@ use super::timers::HubTimer;
 use super::{ConnId, Effect, Hub, HubError, Now, SocketId, uuid_v4};
 use super::{MACHINE_ALIVE_TTL_MS, SESSION_ALIVE_TTL_MS, inactive_at};
 use crate::http::Response;
-use crate::store::MessageRow;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -17,7 +16,7 @@ pub const RPC_TIMEOUT: Duration = Duration::from_secs(30);
 /// Alive times older than this are ignored (spec/lifecycle.md §3.3).
 const ALIVE_WINDOW_MS: i64 = 600_000;
 /// After a web message, alives saying "not thinking" are overruled for this long.
-const THINKING_GRACE: Duration = Duration::from_secs(3);
+pub(crate) const THINKING_GRACE: Duration = Duration::from_secs(3);
 /// Alive patches are re-broadcast at most this often without a change.
 const ALIVE_THROTTLE: Duration = Duration::from_secs(10);
 
@@ -54,6 +53,8 @@ pub enum RpcThen {
     Resume { conn: ConnId, old: String },
     /// Nothing (fire and forget, e.g. Telegram-originated calls).
     Ignore,
+    /// One socket's answer to a cancel or retry of a queued message (see `hub::queue`).
+    Ask(u64),
 }
 
 /// A call in flight.
@@ -156,6 +157,7 @@ impl Hub {
         ns: &str,
         session_id: Option<&str>,
         machine_id: Option<&str>,
+        now: Now,
     ) {
         let session_room = session_id
             .filter(|id| self.session(ns, id).is_ok())
@@ -169,6 +171,8 @@ impl Hub {
                 .entry(r.clone())
                 .or_default()
                 .push(socket);
+            // Scheduled messages that fell due with nobody in the room go out now.
+            self.arm(HubTimer::Schedule, now.mono);
         }
         if let Some(r) = &machine_room {
             self.cli
@@ -217,7 +221,7 @@ impl Hub {
     }
 
     /// Sends `event` to every socket in `room` but `except`.
-    fn emit_room(
+    pub(crate) fn emit_room(
         &mut self,
         room: Option<&Vec<SocketId>>,
         except: Option<SocketId>,
@@ -372,10 +376,10 @@ impl Hub {
             if m.namespace != ns {
                 return Err(Err(()));
             }
-            let full = m.to_json();
+            let (full, web) = (m.to_json(), m.to_web_json());
             self.events.publish(
                 ns,
-                json!({"type": "machine-updated", "machineId": id, "data": full}),
+                json!({"type": "machine-updated", "machineId": id, "data": web}),
                 &mut self.fx,
             );
             return Ok(full);
@@ -395,138 +399,28 @@ impl Hub {
             seq: 0,
             alive_broadcast_at: None,
             alive_until: None,
+            health: Value::Null,
         };
         self.store
             .put_machine(&m.to_row())
             .map_err(|e| Ok(HubError::Store(e)))?;
-        let full = m.to_json();
+        let (full, web) = (m.to_json(), m.to_web_json());
         self.machines.insert(id.to_string(), m);
         self.events.publish(
             ns,
-            json!({"type": "machine-updated", "machineId": id, "data": full}),
+            json!({"type": "machine-updated", "machineId": id, "data": web}),
             &mut self.fx,
         );
         Ok(full)
     }
 
-    // ---- messages ----
-
-    /// Stores a message (or finds the one with the same `localId`); returns it.
-    pub fn store_message(
+    /// Todo extraction from an agent message (spec/lifecycle.md §6.1).
+    pub(crate) fn extract_todos(
         &mut self,
         sid: &str,
         content: &Value,
-        local_id: Option<&str>,
-        now: Now,
-    ) -> Result<MessageRow, HubError> {
-        if let Some(l) = local_id
-            && let Some(m) = self.store.message_by_local_id(sid, l)?
-        {
-            return Ok(m);
-        }
-        let s = self.sessions.get_mut(sid).ok_or(HubError::NotFound)?;
-        let m = MessageRow {
-            id: uuid_v4(),
-            seq: s.max_msg_seq + 1,
-            local_id: local_id.map(str::to_string),
-            content: content.to_string(),
-            created_at: now.unix_ms,
-        };
-        self.store.insert_message(sid, &m)?;
-        s.max_msg_seq = m.seq;
-        Ok(m)
-    }
-
-    /// The CLI's `message` event (spec/cli-protocol.md §6.3).
-    pub fn cli_message(
-        &mut self,
-        socket: SocketId,
-        sid: &str,
-        message: Value,
-        local_id: Option<&str>,
-        now: Now,
+        ts: i64,
     ) -> Result<(), HubError> {
-        let content = match message {
-            Value::String(s) => serde_json::from_str(&s).unwrap_or(Value::String(s)),
-            v => v,
-        };
-        let m = self.store_message(sid, &content, local_id, now)?;
-        let ns = self
-            .sessions
-            .get(sid)
-            .map(|s| s.namespace.clone())
-            .ok_or(HubError::NotFound)?;
-        // A repeated localId answers with the stored message, not the new payload.
-        let stored: Value = serde_json::from_str(&m.content).unwrap_or(Value::Null);
-        self.extract_todos(sid, &stored, m.created_at)?;
-        let wire = super::model::message_json(&m);
-        let update = json!({
-            "id": uuid_v4(), "seq": m.seq, "createdAt": now.unix_ms,
-            "body": { "t": "new-message", "sid": sid, "message": {
-                "id": m.id, "seq": m.seq, "createdAt": m.created_at, "localId": m.local_id, "content": stored } },
-        });
-        let room = self.cli.session_rooms.get(sid).cloned();
-        self.emit_room(room.as_ref(), Some(socket), "update", update);
-        self.events.publish(
-            &ns,
-            json!({"type": "message-received", "sessionId": sid, "message": wire}),
-            &mut self.fx,
-        );
-        self.notify_on_message(sid, &stored, now);
-        Ok(())
-    }
-
-    /// The CLI consumed queued web messages: tell the web (v0.30.7's `messages-consumed`).
-    pub fn messages_consumed(&mut self, sid: &str, local_ids: Vec<Value>, now: Now) {
-        let Some(ns) = self.sessions.get(sid).map(|s| s.namespace.clone()) else {
-            return;
-        };
-        let ev = json!({"type": "messages-consumed", "sessionId": sid, "localIds": local_ids, "invokedAt": now.unix_ms});
-        self.events.publish(&ns, ev, &mut self.fx);
-    }
-
-    /// A web (or Telegram) user message: stored, sent to every CLI socket of the session.
-    pub fn user_message(
-        &mut self,
-        sid: &str,
-        content: Value,
-        local_id: Option<&str>,
-        now: Now,
-    ) -> Result<MessageRow, HubError> {
-        let m = self.store_message(sid, &content, local_id, now)?;
-        let ns = self
-            .sessions
-            .get(sid)
-            .map(|s| s.namespace.clone())
-            .ok_or(HubError::NotFound)?;
-        let stored: Value = serde_json::from_str(&m.content).unwrap_or(Value::Null);
-        let update = json!({
-            "id": m.id, "seq": m.seq, "createdAt": m.created_at,
-            "body": { "t": "new-message", "sid": sid, "message": {
-                "id": m.id, "seq": m.seq, "createdAt": m.created_at, "localId": m.local_id, "content": stored } },
-        });
-        let room = self.cli.session_rooms.get(sid).cloned();
-        self.emit_room(room.as_ref(), None, "update", update);
-        let wire = super::model::message_json(&m);
-        self.events.publish(
-            &ns,
-            json!({"type": "message-received", "sessionId": sid, "message": wire}),
-            &mut self.fx,
-        );
-        // The agent's turn starts: the current web app shows its spinner and Abort button
-        // from this patch (the CLI's own alive confirms it a moment later).
-        if let Some(s) = self.sessions.get_mut(sid).filter(|s| s.active) {
-            s.thinking = true;
-            s.thinking_grace_until = Some(now.mono + THINKING_GRACE);
-            let data = json!({"thinking": true, "activeTurnStartedAt": now.unix_ms});
-            let ev = json!({"type": "session-updated", "sessionId": sid, "data": data});
-            self.events.publish(&ns, ev, &mut self.fx);
-        }
-        Ok(m)
-    }
-
-    /// Todo extraction from an agent message (spec/lifecycle.md §6.1).
-    fn extract_todos(&mut self, sid: &str, content: &Value, ts: i64) -> Result<(), HubError> {
         let Some(todos) = super::todos::extract(content) else {
             return Ok(());
         };
@@ -536,15 +430,16 @@ impl Hub {
         if s.todos_updated_at.is_some_and(|t| t >= ts) {
             return Ok(());
         }
-        s.todos = Some(todos);
+        s.todos = Some(todos.clone());
         s.todos_updated_at = Some(ts);
         s.updated_at = s.updated_at.max(ts);
         s.seq += 1;
         self.store.put_session(&s.to_row())?;
-        let (ns, full) = (s.namespace.clone(), s.to_json());
+        let ns = s.namespace.clone();
+        let patch = json!({"todos": {"version": ts, "value": todos}, "updatedAt": s.updated_at});
         self.events.publish(
             &ns,
-            json!({"type": "session-updated", "sessionId": sid, "data": full}),
+            json!({"type": "session-updated", "sessionId": sid, "data": patch}),
             &mut self.fx,
         );
         Ok(())
@@ -592,8 +487,11 @@ impl Hub {
             return Versioned::Error(None);
         }
         let new_version = expected + 1;
-        let full = s.to_json();
+        let updated_at = s.updated_at;
         let part = json!({ "version": new_version, "value": value });
+        // The structured patch of v0.30.7 (CONTRACT.md §8): the web patches, no refetch.
+        let key = if agent { "agentState" } else { "metadata" };
+        let patch = json!({ key: part, "updatedAt": updated_at });
         let body = if agent {
             json!({ "t": "update-session", "sid": sid, "metadata": null, "agentState": part })
         } else {
@@ -605,7 +503,7 @@ impl Hub {
         self.emit_room(room.as_ref(), Some(socket), "update", update);
         self.events.publish(
             ns,
-            json!({"type": "session-updated", "sessionId": sid, "data": full}),
+            json!({"type": "session-updated", "sessionId": sid, "data": patch}),
             &mut self.fx,
         );
         self.notify_on_session_change(sid, now);
@@ -658,7 +556,7 @@ impl Hub {
             self.timers.arm(HubTimer::AliveExpiry, at, &mut self.fx);
         }
         let new_version = expected + 1;
-        let full = m.to_json();
+        let full = m.to_web_json();
         let part = json!({ "version": new_version, "value": value });
         let body = if runner {
             json!({ "t": "update-machine", "machineId": id, "metadata": null, "runnerState": part })
@@ -773,11 +671,11 @@ impl Hub {
             self.notify_on_session_change(sid, now);
             self.resume_check(now);
         }
-        Ok(())
+        self.replay_queue(sid)
     }
 
     /// `session-end` (spec/lifecycle.md §3.4); also the web archive.
-    pub fn session_end(&mut self, sid: &str, time: Option<f64>, now: Now) {
+    pub fn session_end(&mut self, sid: &str, time: Option<f64>, reason: Option<&str>, now: Now) {
         let t = time
             .and_then(|t| clamp_time(t, now.unix_ms))
             .unwrap_or(now.unix_ms);
@@ -787,6 +685,12 @@ impl Hub {
         if !s.active && !s.thinking {
             return;
         }
+        if let Err(e) = self.sweep_on_end(sid, reason, now) {
+            crate::log::warn(&format!("the session-end sweep failed: {e:?}"));
+        }
+        let Some(s) = self.sessions.get_mut(sid) else {
+            return;
+        };
         s.active = false;
         s.thinking = false;
         s.thinking_at = t;
@@ -813,9 +717,15 @@ impl Hub {
         let until = inactive_at(now, m.active_at, MACHINE_ALIVE_TTL_MS);
         m.alive_until = Some(until);
         self.timers.arm(HubTimer::AliveExpiry, until, &mut self.fx);
-        if !was_active || throttle_passed(m.alive_broadcast_at, now.mono) {
+        let mut health_moved = false;
+        if let Some(h) = p.get("health") {
+            let h = super::model::valid_health(h);
+            health_moved = super::model::health_changed(&m.health, &h);
+            m.health = h;
+        }
+        if !was_active || health_moved || throttle_passed(m.alive_broadcast_at, now.mono) {
             m.alive_broadcast_at = Some(now.mono);
-            let (ns, full) = (m.namespace.clone(), m.to_json());
+            let (ns, full) = (m.namespace.clone(), m.to_web_json());
             self.events.publish(
                 &ns,
                 json!({"type": "machine-updated", "machineId": id, "data": full}),
@@ -888,6 +798,45 @@ impl Hub {
         self.arm(HubTimer::RpcTimeout, deadline);
     }
 
+    /// Emits `event` to one socket asking for an ack within `timeout`; the ack (or the
+    /// timeout, or the socket's loss) goes to `then`. False when the socket is gone.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn emit_with_ack(
+        &mut self,
+        socket: SocketId,
+        event: &str,
+        arg: Value,
+        what: &str,
+        timeout: Duration,
+        then: RpcThen,
+        now: Now,
+    ) -> bool {
+        let Some(s) = self.cli.sockets.get_mut(&socket) else {
+            return false;
+        };
+        let id = s.next_ack;
+        s.next_ack += 1;
+        self.fx.push(Effect::Emit {
+            socket,
+            event: event.into(),
+            args: vec![arg],
+            ack: Some(id),
+            binary: Vec::new(),
+        });
+        let deadline = now.mono + timeout;
+        let method = what.to_string();
+        self.cli.pending.insert(
+            (socket, id),
+            Pending {
+                method,
+                deadline,
+                then,
+            },
+        );
+        self.arm(HubTimer::RpcTimeout, deadline);
+        true
+    }
+
     /// The CLI acked an RPC.
     pub fn rpc_ack(&mut self, socket: SocketId, id: u64, args: Vec<Value>, now: Now) {
         let Some(p) = self.cli.pending.remove(&(socket, id)) else {
@@ -922,6 +871,7 @@ impl Hub {
     fn rpc_finish(&mut self, then: RpcThen, result: Result<Value, String>, now: Now) {
         match then {
             RpcThen::Ignore => {}
+            RpcThen::Ask(id) => self.ask_answered(id, result, now),
             RpcThen::Telegram {
                 query_id,
                 chat_id,

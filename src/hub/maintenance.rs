@@ -216,6 +216,8 @@ mod tests {
                     local_id: None,
                     content: "{}".into(),
                     created_at: *at,
+                    invoked_at: Some(*at),
+                    ..MessageRow::default()
                 };
                 store.insert_message(id, &m).unwrap();
             }

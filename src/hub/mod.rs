@@ -8,9 +8,12 @@ pub mod cli;
 pub mod events;
 pub mod gate;
 pub mod maintenance;
+pub mod messages;
 pub mod model;
 pub mod notify;
+pub mod pages;
 pub mod push;
+pub mod queue;
 pub mod resume;
 pub mod rpc;
 pub mod telegram;
@@ -144,6 +147,10 @@ pub struct Hub {
     pub fx: Vec<Effect>,
     /// The armed deadline of each kind of hub timer.
     pub timers: Timers,
+    /// Scheduled messages announced in this process.
+    pub schedule: messages::Schedule,
+    /// Cancels and retries waiting for the CLI's acks.
+    pub asks: queue::Asks,
 }
 
 /// Heartbeat period of event streams (spec/sse.md §3.1).
@@ -181,6 +188,11 @@ impl Hub {
         for (id, max) in store.max_message_seqs()? {
             if let Some(s) = sessions.get_mut(&id) {
                 s.max_msg_seq = max;
+            }
+        }
+        for (id, epoch) in store.message_epochs()? {
+            if let Some(s) = sessions.get_mut(&id) {
+                s.message_epoch = epoch;
             }
         }
         let machines: HashMap<String, Machine> = store
@@ -235,6 +247,8 @@ impl Hub {
             events: events::Events::new(now),
             fx: Vec::new(),
             timers: Timers::default(),
+            schedule: messages::Schedule::default(),
+            asks: queue::Asks::default(),
         };
         // The start-up work: the bot's first calls, a prune, the expiry of stored machines
         // (queued now, applied after the reactor's first commit).
@@ -243,6 +257,9 @@ impl Hub {
             hub.arm(HubTimer::Retention, now.mono);
         }
         hub.arm_expiry();
+        // Scheduled messages due while the hub was down go out on the first turn; the fire
+        // arms the next due time.
+        hub.arm(HubTimer::Schedule, now.mono);
         Ok(hub)
     }
 
@@ -267,6 +284,7 @@ impl Hub {
             HubTimer::TerminalIdle => self.terminal_idle(now),
             HubTimer::Retention => self.retention(now),
             HubTimer::HeldAnswers => self.release_held(now),
+            HubTimer::Schedule => self.schedule_due(now),
         }
     }
 
@@ -365,7 +383,26 @@ impl Hub {
 
     /// The `GET /api/sessions` body of a namespace, `{"sessions":[...]}` (spec/rest.md §1.6),
     /// serialized straight from the sessions (see [`model::SessionList`]).
-    pub fn session_summaries(&self, ns: &str) -> Vec<u8> {
+    ///
+    /// `limit` (already clamped to 1..=500) applies after sorting; `by_updated` sorts by
+    /// `updatedAt` alone (CONTRACT.md §7). The scheduled-message counts are read from the
+    /// store as of `now` (one grouped query over the partial index of waiting messages).
+    pub fn session_summaries(
+        &mut self,
+        ns: &str,
+        limit: Option<usize>,
+        by_updated: bool,
+        now: Now,
+    ) -> Vec<u8> {
+        let counts = self.store.future_scheduled(now.unix_ms).unwrap_or_default();
+        for s in self.sessions.values_mut().filter(|s| s.namespace == ns) {
+            s.future_scheduled = (0, None);
+        }
+        for (sid, n, next) in counts {
+            if let Some(s) = self.sessions.get_mut(&sid) {
+                s.future_scheduled = (n, Some(next));
+            }
+        }
         let mut v: Vec<&Session> = self
             .sessions
             .values()
@@ -374,6 +411,12 @@ impl Hub {
         // spec/rest.md §3.1: active first; among active, more pending requests first; then
         // most recently updated.
         v.sort_by(|a, b| {
+            if by_updated {
+                return b
+                    .updated_at
+                    .cmp(&a.updated_at)
+                    .then_with(|| a.created_at.cmp(&b.created_at));
+            }
             b.active
                 .cmp(&a.active)
                 .then_with(|| {
@@ -386,6 +429,9 @@ impl Hub {
                 .then_with(|| b.updated_at.cmp(&a.updated_at))
                 .then_with(|| a.created_at.cmp(&b.created_at))
         });
+        if let Some(n) = limit {
+            v.truncate(n);
+        }
         model::SessionList(&v).to_vec()
     }
 

@@ -66,6 +66,11 @@ pub struct Session {
     pub thinking_grace_until: Option<Instant>,
     /// This session's serialized list entry, reused while its inputs are unchanged.
     pub summary_memo: SummaryMemo,
+    /// The message epoch (CONTRACT.md §1): bumped when rows a client may hold are deleted.
+    pub message_epoch: i64,
+    /// `futureScheduledMessageCount` and `nextScheduledAt` as of the last session list
+    /// (refreshed from the store by `Hub::session_summaries`; time-dependent, never stored).
+    pub future_scheduled: (i64, Option<i64>),
 }
 
 /// What a session's list entry is made of, beyond what never changes (its id): every field
@@ -85,6 +90,7 @@ struct SummaryStamp {
     model: Option<String>,
     effort: Option<String>,
     model_reasoning_effort: Option<String>,
+    future_scheduled: (i64, Option<i64>),
 }
 
 /// The serialized list entry of a session and the stamp it was made from
@@ -127,6 +133,8 @@ impl Session {
             max_msg_seq: 0,
             thinking_grace_until: None,
             summary_memo: SummaryMemo::default(),
+            message_epoch: 0,
+            future_scheduled: (0, None),
             id: r.id,
             tag: r.tag,
             namespace: r.namespace,
@@ -323,8 +331,8 @@ impl Session {
             "pinned": false,
             "globalPinned": false,
             "backgroundTaskCount": 0,
-            "futureScheduledMessageCount": 0,
-            "nextScheduledAt": null,
+            "futureScheduledMessageCount": self.future_scheduled.0,
+            "nextScheduledAt": self.future_scheduled.1,
             "modelReasoningEffort": self.model_reasoning_effort,
             "effort": self.effort,
         })
@@ -446,6 +454,7 @@ impl Session {
             model: self.model.clone(),
             effort: self.effort.clone(),
             model_reasoning_effort: self.model_reasoning_effort.clone(),
+            future_scheduled: self.future_scheduled,
         }
     }
 
@@ -515,8 +524,8 @@ impl Serialize for SessionSummary<'_> {
         m.serialize_entry("pinned", &false)?;
         m.serialize_entry("globalPinned", &false)?;
         m.serialize_entry("backgroundTaskCount", &0)?;
-        m.serialize_entry("futureScheduledMessageCount", &0)?;
-        m.serialize_entry("nextScheduledAt", &None::<()>)?;
+        m.serialize_entry("futureScheduledMessageCount", &s.future_scheduled.0)?;
+        m.serialize_entry("nextScheduledAt", &s.future_scheduled.1)?;
         m.serialize_entry("modelReasoningEffort", &s.model_reasoning_effort)?;
         m.serialize_entry("effort", &s.effort)?;
         m.end()
@@ -604,6 +613,8 @@ pub struct Machine {
     pub alive_broadcast_at: Option<Instant>,
     /// When the machine becomes inactive without another alive (spec/lifecycle.md §4.2).
     pub alive_until: Option<Instant>,
+    /// The last `health` a `machine-alive` carried (memory only; `null` when invalid).
+    pub health: Value,
 }
 
 impl Machine {
@@ -616,6 +627,7 @@ impl Machine {
             active_at: r.active_at.unwrap_or(r.created_at),
             alive_broadcast_at: None,
             alive_until: None,
+            health: Value::Null,
             id: r.id,
             namespace: r.namespace,
             created_at: r.created_at,
@@ -664,7 +676,7 @@ impl Machine {
     /// schema for it rejects unknown shapes, so `/cli/*` answers leave it out).
     pub fn to_web_json(&self) -> Value {
         let mut v = self.to_json();
-        v["health"] = Value::Null;
+        v["health"] = self.health.clone();
         v
     }
 
@@ -686,12 +698,43 @@ impl Machine {
     }
 }
 
-/// A message as sent on the wire: `{id, seq, localId, content, createdAt}`.
+/// Numeric fields of a machine's `health` besides `collectedAt`, the ones the web displays.
+const HEALTH_FIELDS: [&str; 5] = [
+    "cpuCount",
+    "load1m",
+    "cpuPercent",
+    "memoryPercent",
+    "uptimeSeconds",
+];
+
+/// A `health` payload as the official hub's strict schema accepts it (CONTRACT.md §8):
+/// `collectedAt` and the optional numeric fields, nothing else; anything else is `null`.
+pub fn valid_health(v: &Value) -> Value {
+    let Some(o) = v.as_object() else {
+        return Value::Null;
+    };
+    let ok = o.get("collectedAt").is_some_and(Value::is_number)
+        && o.iter().all(|(k, v)| {
+            (k == "collectedAt" || HEALTH_FIELDS.contains(&k.as_str())) && v.is_number()
+        });
+    if ok { v.clone() } else { Value::Null }
+}
+
+/// Whether two healths differ in a displayed field (a new `collectedAt` alone does not).
+pub fn health_changed(a: &Value, b: &Value) -> bool {
+    a.is_null() != b.is_null() || HEALTH_FIELDS.iter().any(|k| a.get(k) != b.get(k))
+}
+
+/// A stored message as the web gets it (CONTRACT.md §1): `deliveryState` only for an
+/// uninvoked message whose delivery is not plainly queued.
 pub fn message_json(m: &crate::store::MessageRow) -> Value {
     let content: Value = serde_json::from_str(&m.content).unwrap_or(Value::Null);
-    // `invokedAt`/`scheduledAt` (v0.30.7): hapid hands messages on as they are stored.
-    json!({ "id": m.id, "seq": m.seq, "localId": m.local_id, "content": content,
-            "createdAt": m.created_at, "invokedAt": m.created_at, "scheduledAt": null })
+    let mut v = json!({ "id": m.id, "seq": m.seq, "localId": m.local_id, "content": content,
+            "createdAt": m.created_at, "invokedAt": m.invoked_at, "scheduledAt": m.scheduled_at });
+    if m.invoked_at.is_none() && m.state != crate::store::Delivery::Queued {
+        v["deliveryState"] = json!("indeterminate");
+    }
+    v
 }
 
 #[cfg(test)]
@@ -864,6 +907,10 @@ mod tests {
             ("collaboration_mode", |s| {
                 s.collaboration_mode = Some("pair".into())
             }),
+            ("future_scheduled", |s| {
+                s.future_scheduled = (s.future_scheduled.0 ^ 1, Some(7))
+            }),
+            ("message_epoch", |s| s.message_epoch ^= 1),
             ("max_msg_seq", |s| {
                 s.max_msg_seq = if s.max_msg_seq > 0 { 0 } else { 5 }
             }),

@@ -261,6 +261,14 @@ impl Hub {
             json!({"type": "session-updated", "sessionId": new, "data": full}),
             &mut self.fx,
         );
+        // The old history now sits below the new session's rows: cursors a web holds for
+        // the new session are stale (tests/pipeline/CONTRACT.md §1, §6).
+        self.bump_epoch(new)?;
+        self.events.publish(
+            &ns,
+            json!({"type": "messages-invalidated", "sessionId": new}),
+            &mut self.fx,
+        );
         Ok(())
     }
 

@@ -24,6 +24,10 @@ pub enum Shape {
     Spawn,
     /// paths/exists: `{"exists":{…}}`; failure → 500.
     PathsExists,
+    /// steer-queued-message: always 200 with a status object (CONTRACT.md §5.2).
+    Steer { local_id: String },
+    /// rewind-conversation: truncate and announce; failure → 409 `{"error","hydrateFailed"}`.
+    Rewind { sid: String, local_id: String },
 }
 
 /// What abort, switch, archive, approve and deny answer when the RPC fails: upstream sends a
@@ -42,13 +46,18 @@ impl Hub {
         now: Now,
     ) -> Response {
         match shape {
+            Shape::Rewind { sid, local_id } => match self.rewound(&sid, &local_id, result) {
+                Ok(body) => Response::json(200, &body),
+                Err(e) => Response::json(409, &json!({"error": e, "hydrateFailed": false})),
+            },
+            Shape::Steer { local_id } => Response::json(200, &Hub::steer_answer(&local_id, result)),
             Shape::Ok => match result {
                 Ok(_) => Response::json(200, &json!({"ok": true})),
                 Err(e) => internal_error(&e),
             },
             Shape::Archive { sid } => match result {
                 Ok(_) => {
-                    self.session_end(&sid, None, now);
+                    self.session_end(&sid, None, None, now);
                     Response::json(200, &json!({"ok": true}))
                 }
                 Err(e) => internal_error(&e),

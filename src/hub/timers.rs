@@ -37,9 +37,11 @@ pub enum HubTimer {
     Retention,
     /// Answers the credential gate held are due (`hub::gate`).
     HeldAnswers,
+    /// The earliest scheduled message is due, or released ones are due to be sent again.
+    Schedule,
 }
 
-const KINDS: [HubTimer; 10] = [
+const KINDS: [HubTimer; 11] = [
     HubTimer::RpcTimeout,
     HubTimer::ResumeWait,
     HubTimer::NotifyDebounce,
@@ -50,6 +52,7 @@ const KINDS: [HubTimer; 10] = [
     HubTimer::TerminalIdle,
     HubTimer::Retention,
     HubTimer::HeldAnswers,
+    HubTimer::Schedule,
 ];
 
 impl HubTimer {

@@ -8,6 +8,7 @@
 //!
 //! JSON columns hold the text exactly as received; the hub parses when it loads.
 
+mod messages;
 mod schema;
 
 use rusqlite::{Connection, OptionalExtension, params};
@@ -95,14 +96,22 @@ pub struct MachineRow {
 }
 
 /// A message row (content is JSON text).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct MessageRow {
     pub id: String,
     pub seq: i64,
     pub local_id: Option<String>,
     pub content: String,
     pub created_at: i64,
+    /// When the agent took it; `None` while it is queued.
+    pub invoked_at: Option<i64>,
+    /// When it is due (wall-clock ms), for a scheduled message.
+    pub scheduled_at: Option<i64>,
+    /// Where its delivery stands while it is queued.
+    pub state: Delivery,
 }
+
+pub use messages::{Delivery, Position, position};
 
 /// A Web Push subscription row.
 #[derive(Debug, Clone, PartialEq)]
@@ -191,6 +200,9 @@ struct SpaceGuard {
 const SESSION_COLS: &str = "id, tag, namespace, created_at, updated_at, active_at, metadata, \
     metadata_version, agent_state, agent_state_version, model, effort, model_reasoning_effort, \
     todos, todos_updated_at, team_state, team_state_updated_at, seq";
+/// The columns [`message_from_row`] reads, in its order.
+const MESSAGE_COLS: &str =
+    "id, seq, local_id, content, created_at, invoked_at, scheduled_at, delivery_state";
 const MACHINE_COLS: &str = "id, namespace, created_at, updated_at, metadata, metadata_version, \
     runner_state, runner_state_version, active, active_at, seq";
 
@@ -395,8 +407,9 @@ impl Store {
         self.begin()?;
         self.conn
             .prepare_cached(
-                "INSERT INTO messages (id, session_id, seq, local_id, content, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT INTO messages (id, session_id, seq, local_id, content, created_at,
+                     invoked_at, scheduled_at, delivery_state)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             )?
             .execute(params![
                 m.id,
@@ -404,7 +417,10 @@ impl Store {
                 m.seq,
                 m.local_id,
                 m.content,
-                m.created_at
+                m.created_at,
+                m.invoked_at,
+                m.scheduled_at,
+                m.state.as_str()
             ])?;
         Ok(())
     }
@@ -417,10 +433,9 @@ impl Store {
     ) -> Result<Option<MessageRow>> {
         Ok(self
             .conn
-            .prepare_cached(
-                "SELECT id, seq, local_id, content, created_at FROM messages
-                 WHERE session_id = ?1 AND local_id = ?2",
-            )?
+            .prepare_cached(&format!(
+                "SELECT {MESSAGE_COLS} FROM messages WHERE session_id = ?1 AND local_id = ?2"
+            ))?
             .query_row([session_id, local_id], message_from_row)
             .optional()?)
     }
@@ -432,10 +447,10 @@ impl Store {
         after: i64,
         limit: i64,
     ) -> Result<Vec<MessageRow>> {
-        let mut st = self.conn.prepare_cached(
-            "SELECT id, seq, local_id, content, created_at FROM messages
-             WHERE session_id = ?1 AND seq > ?2 ORDER BY seq ASC LIMIT ?3",
-        )?;
+        let mut st = self.conn.prepare_cached(&format!(
+            "SELECT {MESSAGE_COLS} FROM messages
+             WHERE session_id = ?1 AND seq > ?2 ORDER BY seq ASC LIMIT ?3"
+        ))?;
         let rows = st.query_map(params![session_id, after, limit], message_from_row)?;
         Ok(rows.collect::<std::result::Result<_, _>>()?)
     }
@@ -447,10 +462,10 @@ impl Store {
         before: Option<i64>,
         limit: i64,
     ) -> Result<Vec<MessageRow>> {
-        let mut st = self.conn.prepare_cached(
-            "SELECT id, seq, local_id, content, created_at FROM messages
-             WHERE session_id = ?1 AND seq < ?2 ORDER BY seq DESC LIMIT ?3",
-        )?;
+        let mut st = self.conn.prepare_cached(&format!(
+            "SELECT {MESSAGE_COLS} FROM messages
+             WHERE session_id = ?1 AND seq < ?2 ORDER BY seq DESC LIMIT ?3"
+        ))?;
         let rows = st.query_map(
             params![session_id, before.unwrap_or(i64::MAX), limit],
             message_from_row,
@@ -820,6 +835,9 @@ fn message_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<MessageRow> {
         local_id: r.get(2)?,
         content: r.get(3)?,
         created_at: r.get(4)?,
+        invoked_at: r.get(5)?,
+        scheduled_at: r.get(6)?,
+        state: Delivery::parse(&r.get::<_, String>(7)?),
     })
 }
 

@@ -9,7 +9,7 @@ use rusqlite::Connection;
 /// `PRAGMA application_id` of hapid databases ("hapd").
 pub const APPLICATION_ID: i64 = 0x6861_7064;
 /// Current schema version.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// Migration `i` takes the schema from version `i` to `i + 1`.
 pub(super) const MIGRATIONS: &[&str] = &[
@@ -97,6 +97,25 @@ pub(super) const MIGRATIONS: &[&str] = &[
     ALTER TABLE messages_v2 RENAME TO messages;
     CREATE UNIQUE INDEX messages_by_local_id ON messages (session_id, local_id)
         WHERE local_id IS NOT NULL;",
+    // 2 -> 3: the v0.30 send pipeline (issue 14). A message carries when the agent took it
+    // (`invoked_at`, NULL while queued), when it is due (`scheduled_at`) and its delivery
+    // state (`queued` | `dispatching` | `indeterminate`); a session carries its message epoch
+    // (bumped whenever rows a client may hold are deleted). Rows stored before this version
+    // were handed to the CLI on insert, so they count as invoked at their creation. The two
+    // partial indexes hold only the few uninvoked rows, so inserts of invoked rows (the agent's
+    // output, nearly all of them) pay nothing for them. Pages are ordered by position,
+    // `(invoked_at ?? created_at, seq)`, which needs an index of its own: without it every page
+    // of a long session sorts the whole session (10 000 rows read for a page of 50).
+    "ALTER TABLE messages ADD COLUMN invoked_at INTEGER;
+    ALTER TABLE messages ADD COLUMN scheduled_at INTEGER;
+    ALTER TABLE messages ADD COLUMN delivery_state TEXT NOT NULL DEFAULT 'queued';
+    UPDATE messages SET invoked_at = created_at;
+    ALTER TABLE sessions ADD COLUMN message_epoch INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX messages_uninvoked ON messages (session_id, seq) WHERE invoked_at IS NULL;
+    CREATE INDEX messages_scheduled ON messages (scheduled_at)
+        WHERE invoked_at IS NULL AND scheduled_at IS NOT NULL;
+    CREATE INDEX messages_by_position ON messages
+        (session_id, COALESCE(invoked_at, created_at), seq);",
 ];
 
 /// Brings the schema to [`SCHEMA_VERSION`], each step in its own transaction.

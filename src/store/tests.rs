@@ -31,6 +31,8 @@ fn msg(id: &str, seq: i64, local: Option<&str>) -> MessageRow {
         local_id: local.map(Into::into),
         content: "{}".into(),
         created_at: seq,
+        invoked_at: Some(seq),
+        ..MessageRow::default()
     }
 }
 
@@ -214,6 +216,101 @@ fn housekeeping_commits_alone_and_restores_full_sync() {
 }
 
 #[test]
+fn version_2_database_migrates_to_the_send_pipeline_keeping_every_row() {
+    let path = tmp();
+    {
+        // A database as hapid's schema version 2 left it: every message already delivered.
+        let c = rusqlite::Connection::open(&path).unwrap();
+        c.execute_batch(schema::MIGRATIONS[0]).unwrap();
+        c.execute_batch(schema::MIGRATIONS[1]).unwrap();
+        c.execute_batch(&format!(
+            "PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = 2;
+             INSERT INTO sessions (id, namespace, created_at, updated_at) VALUES ('a', 'default', 1, 1);
+             INSERT INTO messages (id, session_id, seq, local_id, content, created_at)
+                 VALUES ('m1', 'a', 1, 'l1', '{{\"n\":1}}', 5), ('m2', 'a', 2, NULL, '\"two\"', 6);"
+        ))
+        .unwrap();
+    }
+    let mut s = Store::open(&path).unwrap();
+    let got = s.messages_after("a", 0, 10).unwrap();
+    assert_eq!(got.len(), 2);
+    assert_eq!(
+        (&*got[0].id, got[0].local_id.as_deref(), &*got[0].content),
+        ("m1", Some("l1"), "{\"n\":1}")
+    );
+    // Rows of before the pipeline were handed on when stored: invoked at their creation.
+    assert_eq!((got[0].invoked_at, got[1].invoked_at), (Some(5), Some(6)));
+    assert_eq!(
+        (got[0].scheduled_at, got[0].state),
+        (None, Delivery::Queued)
+    );
+    assert!(s.uninvoked_messages("a").unwrap().is_empty());
+    assert!(s.message_epochs().unwrap().is_empty());
+    // The new columns work.
+    s.set_message_epoch("a", 3).unwrap();
+    let queued = MessageRow {
+        invoked_at: None,
+        scheduled_at: Some(100),
+        ..msg("m3", 3, Some("l3"))
+    };
+    s.insert_message("a", &queued).unwrap();
+    s.commit().unwrap();
+    assert_eq!(s.message_epochs().unwrap(), [("a".to_string(), 3)]);
+    assert_eq!(s.next_scheduled(50).unwrap(), Some(100));
+    assert_eq!(s.future_scheduled(50).unwrap(), [("a".to_string(), 1, 100)]);
+    assert_eq!(s.due_scheduled(100).unwrap().len(), 1);
+    assert!(s.integrity_ok());
+}
+
+#[test]
+fn delivery_state_moves_only_from_the_states_given() {
+    let path = tmp();
+    let mut s = Store::open(&path).unwrap();
+    s.put_session(&session("a", "default")).unwrap();
+    for (i, l) in ["l1", "l2"].iter().enumerate() {
+        let m = MessageRow {
+            invoked_at: None,
+            ..msg(&format!("m{i}"), i as i64 + 1, Some(l))
+        };
+        s.insert_message("a", &m).unwrap();
+    }
+    let both = ["l1".to_string(), "l2".to_string()];
+    let moved = s
+        .set_delivery("a", &both[..1], &[Delivery::Queued], Delivery::Dispatching)
+        .unwrap();
+    assert_eq!(moved, ["l1"]);
+    let moved = s
+        .set_delivery(
+            "a",
+            &both,
+            &[Delivery::Dispatching],
+            Delivery::Indeterminate,
+        )
+        .unwrap();
+    assert_eq!(moved, ["l1"]);
+    assert_eq!(s.consume_messages("a", &both, 9).unwrap(), both);
+    assert_eq!(
+        s.consume_messages("a", &both, 10).unwrap(),
+        Vec::<String>::new()
+    );
+    s.commit().unwrap();
+    let rows = s.messages_after("a", 0, 10).unwrap();
+    assert!(
+        rows.iter()
+            .all(|m| m.invoked_at == Some(9) && m.state == Delivery::Queued)
+    );
+    assert_eq!(
+        s.message_by_ref("a", "m1")
+            .unwrap()
+            .unwrap()
+            .local_id
+            .as_deref(),
+        Some("l2")
+    );
+    assert_eq!(s.message_by_ref("a", "l1").unwrap().unwrap().id, "m0");
+}
+
+#[test]
 fn version_1_database_migrates_keeping_every_message() {
     let path = tmp();
     {
@@ -260,7 +357,8 @@ fn version_1_database_migrates_keeping_every_message() {
         .unwrap()
         .map(|r| r.unwrap().unwrap_or_default())
         .collect();
-    assert_eq!(idx.len(), 2, "{idx:?}");
+    // (the autoindex, localId, the two partial indexes and the position of the send pipeline)
+    assert_eq!(idx.len(), 5, "{idx:?}");
     assert!(s.integrity_ok());
     drop(s);
     // Reopening at the current version changes nothing.
@@ -420,4 +518,73 @@ fn below_the_disk_reserve_writes_are_refused_before_they_run_and_resume_after() 
     s.insert_message("a", &msg("m2", 2, None)).unwrap();
     s.commit().unwrap();
     assert_eq!(s.message_count().unwrap(), 2);
+}
+
+#[test]
+fn position_pages_walk_ten_thousand_messages_both_ways_without_gaps_or_repeats() {
+    let path = tmp();
+    let mut s = Store::open(&path).unwrap();
+    s.put_session(&session("a", "default")).unwrap();
+    // Positions that do not follow seq: every 7th message was queued and consumed later,
+    // and created_at repeats (several messages in one millisecond).
+    for seq in 1..=10_000i64 {
+        let created = seq / 3;
+        let invoked = if seq % 7 == 0 { created + 500 } else { created };
+        let m = MessageRow {
+            created_at: created,
+            invoked_at: Some(invoked),
+            ..msg(&format!("m{seq}"), seq, None)
+        };
+        s.insert_message("a", &m).unwrap();
+    }
+    s.commit().unwrap();
+    let mut want: Vec<Position> = (1..=10_000i64)
+        .map(|seq| {
+            let c = seq / 3;
+            (if seq % 7 == 0 { c + 500 } else { c }, seq)
+        })
+        .collect();
+    want.sort();
+    // backwards, 64 at a time
+    let mut back = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = s.page_before("a", cursor, 64).unwrap();
+        let Some(first) = page.first() else { break };
+        cursor = Some(position(first));
+        back.splice(0..0, page.iter().map(position));
+    }
+    assert_eq!(back, want);
+    // forwards from the bottom, 200 at a time, up to a snapshot head
+    let head = s.head_position("a").unwrap().unwrap();
+    assert_eq!(head, *want.last().unwrap());
+    let mut fwd = Vec::new();
+    let mut after = (i64::MIN, i64::MIN);
+    loop {
+        let page = s.page_after("a", after, head, 200).unwrap();
+        let Some(last) = page.last() else { break };
+        after = position(last);
+        fwd.extend(page.iter().map(position));
+    }
+    assert_eq!(fwd, want);
+    assert!(!s.any_below("a", want[0]).unwrap());
+    assert!(s.any_below("a", want[1]).unwrap());
+    // The pages read through the position index, never a sort of the whole session.
+    let plan: Vec<String> = s
+        .conn
+        .prepare(
+            "EXPLAIN QUERY PLAN SELECT id FROM messages WHERE session_id = 'a'
+             AND (COALESCE(invoked_at, created_at), seq) < (5, 5)
+             ORDER BY COALESCE(invoked_at, created_at) DESC, seq DESC LIMIT 50",
+        )
+        .unwrap()
+        .query_map([], |r| r.get::<_, String>(3))
+        .unwrap()
+        .map(|r| r.unwrap())
+        .collect();
+    assert!(
+        plan.iter().any(|l| l.contains("messages_by_position"))
+            && !plan.iter().any(|l| l.contains("TEMP B-TREE")),
+        "{plan:?}"
+    );
 }

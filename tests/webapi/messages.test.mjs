@@ -32,7 +32,9 @@ const post = (path, body) => request(h, 'POST', path, { token: jwt, body });
 
 /** The baseline fields (rest.md §1.8); v0.30.7 adds more, which are allowed. */
 const baseMsg = (m) => ({ id: m.id, seq: m.seq, localId: m.localId, content: m.content, createdAt: m.createdAt });
-const basePage = (p) => ({ limit: p.limit, beforeSeq: p.beforeSeq, nextBeforeSeq: p.nextBeforeSeq, hasMore: p.hasMore });
+// v0.30.7 pages (tests/pipeline/CONTRACT.md §6): a direction, cursors of (position, seq).
+const basePage = (p) => ({ limit: p.limit, direction: p.direction, nextBeforeSeq: p.nextBeforeSeq, hasMore: p.hasMore });
+const beforeCursor = (p) => `beforeSeq=${p.nextBeforeSeq}&beforeAt=${p.nextBeforeAt}`;
 
 const att = (id, extra = {}) => ({
   id,
@@ -56,7 +58,7 @@ test('POST with attachments and localId → CLI update, SSE message-received, st
     const want = {
       role: 'user',
       content: { type: 'text', text: 'look at these', attachments },
-      meta: { sentFrom: 'webapp' },
+      meta: { sentFrom: 'webapp', deliveryMode: 'queue' }, // v0.30.7 (CONTRACT.md §2)
     };
     const u = await upd;
     assert.equal(u.body.sid, cli.sid);
@@ -144,17 +146,19 @@ test('POST validation: "Message requires text or attachments", "Invalid body", 4
     ]) {
       const r = await post(url, body);
       assert.equal(r.status, 400, JSON.stringify(body));
-      assert.deepEqual(r.body, { error: 'Invalid body' });
+      // v0.30.7 adds zod's issues (tests/pipeline/CONTRACT.md §2)
+      assert.equal(r.body.error, 'Invalid body', JSON.stringify(body));
+      assert.ok(r.body.issues, JSON.stringify(body));
     }
     let r = await request(h, 'POST', url, { token: jwt, body: 'not json' });
     assert.equal(r.status, 400);
-    assert.deepEqual(r.body, { error: 'Invalid body' });
+    assert.equal(r.body.error, 'Invalid body');
     assert.equal((await get(`/api/sessions/${cli.sid}/messages`)).body.messages.length, 0, 'nothing stored');
 
     const idle = await createSession(h);
     r = await post(`/api/sessions/${idle.id}/messages`, { text: 'hi' });
     assert.equal(r.status, 409);
-    assert.deepEqual(r.body, { error: 'Session is inactive' });
+    assert.deepEqual(r.body, { error: 'Session is inactive', code: 'session_inactive' });
     r = await post('/api/sessions/no-such-session/messages', { text: 'hi' });
     assert.equal(r.status, 404);
     assert.deepEqual(r.body, { error: 'Session not found' });
@@ -166,13 +170,14 @@ test('POST validation: "Message requires text or attachments", "Invalid body", 4
   }
 });
 
-test('GET paging: limit / beforeSeq, ascending pages, nextBeforeSeq / hasMore', async () => {
+test('GET paging (v0.30.7 cursors, tests/pipeline/CONTRACT.md §6): limit / before, ascending pages, nextBeforeSeq / hasMore', async () => {
   const cli = await activeSession(h);
   try {
-    // 7 messages: CLI messages (acked) and web messages interleaved.
+    // 7 messages: CLI messages (acked) and web messages interleaved, none of them queued
+    // (no localId: invoked at insert, so positions follow seq).
     for (let i = 1; i <= 7; i++) {
       if (i % 2) {
-        const a = await emitAck(cli.socket, 'message', { sid: cli.sid, message: { role: 'agent', content: { n: i } }, localId: `cli-${i}` });
+        const a = await emitAck(cli.socket, 'message', { sid: cli.sid, message: { role: 'agent', content: { n: i } } });
         assert.ok(a === undefined || a?.ok !== false, JSON.stringify(a));
       } else {
         assert.equal((await post(`/api/sessions/${cli.sid}/messages`, { text: `web ${i}` })).status, 200);
@@ -182,46 +187,41 @@ test('GET paging: limit / beforeSeq, ascending pages, nextBeforeSeq / hasMore', 
     const page = async (q) => {
       const r = await get(`${base}${q}`);
       assert.equal(r.status, 200, `${q}: ${r.text}`);
-      return { seqs: r.body.messages.map((m) => m.seq), page: basePage(r.body.page), messages: r.body.messages };
+      return { seqs: r.body.messages.map((m) => m.seq), page: basePage(r.body.page), raw: r.body.page, messages: r.body.messages };
     };
     await until7(page);
     let p = await page('?limit=3');
     assert.deepEqual(p.seqs, [5, 6, 7]);
-    assert.deepEqual(p.page, { limit: 3, beforeSeq: null, nextBeforeSeq: 5, hasMore: true });
-    p = await page(`?limit=3&beforeSeq=${p.page.nextBeforeSeq}`);
+    assert.deepEqual(p.page, { limit: 3, direction: 'latest', nextBeforeSeq: 5, hasMore: true });
+    p = await page(`?limit=3&${beforeCursor(p.raw)}`);
     assert.deepEqual(p.seqs, [2, 3, 4]);
-    assert.deepEqual(p.page, { limit: 3, beforeSeq: 5, nextBeforeSeq: 2, hasMore: true });
-    p = await page(`?limit=3&beforeSeq=2`);
+    assert.deepEqual(p.page, { limit: 3, direction: 'before', nextBeforeSeq: 2, hasMore: true });
+    p = await page(`?limit=3&${beforeCursor(p.raw)}`);
     assert.deepEqual(p.seqs, [1]);
-    assert.deepEqual(p.page, { limit: 3, beforeSeq: 2, nextBeforeSeq: 1, hasMore: false });
-    p = await page('?beforeSeq=1');
+    assert.deepEqual(p.page, { limit: 3, direction: 'before', nextBeforeSeq: 1, hasMore: false });
+    p = await page('?beforeSeq=1&beforeAt=0');
     assert.deepEqual(p.seqs, []);
-    assert.deepEqual(p.page, { limit: 50, beforeSeq: 1, nextBeforeSeq: null, hasMore: false });
-    p = await page('?beforeSeq=100');
-    assert.deepEqual(p.seqs, [1, 2, 3, 4, 5, 6, 7]);
-    assert.deepEqual(p.page, { limit: 50, beforeSeq: 100, nextBeforeSeq: 1, hasMore: false });
+    assert.deepEqual(p.page, { limit: 50, direction: 'before', nextBeforeSeq: null, hasMore: false });
     p = await page('?limit=7');
-    assert.deepEqual(p.page, { limit: 7, beforeSeq: null, nextBeforeSeq: 1, hasMore: false });
-    p = await page('?limit=200&beforeSeq=8');
+    assert.deepEqual(p.page, { limit: 7, direction: 'latest', nextBeforeSeq: 1, hasMore: false });
+    p = await page('?limit=200');
     assert.deepEqual(p.seqs, [1, 2, 3, 4, 5, 6, 7]);
     // Content round trip: the CLI's object and the web's envelope.
     assert.deepEqual(p.messages[0].content, { role: 'agent', content: { n: 1 } });
-    assert.equal(p.messages[0].localId, 'cli-1');
+    assert.equal(p.messages[0].localId, null);
     assert.equal(p.messages[1].content.meta.sentFrom, 'webapp');
 
     // Number() semantics for valid values.
     assert.deepEqual((await page('?limit=%202%20')).seqs, [6, 7]);
     assert.deepEqual((await page('?limit=0x2')).seqs, [6, 7]);
-    assert.deepEqual((await page('?limit=1e0&beforeSeq=3')).seqs, [2]);
     // First occurrence of a repeated key wins.
     assert.deepEqual((await page('?limit=1&limit=5')).seqs, [7]);
 
-    // Any invalid parameter → both fall back to the defaults (no 400).
-    const defaults = { limit: 50, beforeSeq: null, nextBeforeSeq: 1, hasMore: false };
-    for (const q of ['?limit=0', '?limit=201', '?limit=abc', '?limit=1.5', '?limit=', '?beforeSeq=0', '?beforeSeq=1.5', '?beforeSeq=x', '?beforeSeq=', '?limit=500&beforeSeq=3', '?limit=2&beforeSeq=-1', '?limit=-2&beforeSeq=4']) {
-      p = await page(q);
-      assert.deepEqual(p.seqs, [1, 2, 3, 4, 5, 6, 7], q);
-      assert.deepEqual(p.page, defaults, q);
+    // v0.30.7: an invalid parameter is a 400 (the v0.29 fallback to the defaults is gone).
+    for (const q of ['?limit=0', '?limit=201', '?limit=abc', '?limit=1.5', '?limit=', '?beforeSeq=3', '?beforeSeq=0&beforeAt=0', '?limit=2&beforeSeq=3&beforeAt=-1']) {
+      const r = await get(`${base}${q}`);
+      assert.equal(r.status, 400, q);
+      assert.equal(r.body.error, 'Invalid query', q);
     }
     // Unknown parameters are ignored.
     p = await page('?limit=2&foo=bar&before=1');
@@ -245,14 +245,14 @@ test('GET on an empty and on an inactive session', async () => {
   const r = await get(`/api/sessions/${s.id}/messages`);
   assert.equal(r.status, 200);
   assert.deepEqual(r.body.messages, []);
-  assert.deepEqual(basePage(r.body.page), { limit: 50, beforeSeq: null, nextBeforeSeq: null, hasMore: false });
+  assert.deepEqual(basePage(r.body.page), { limit: 50, direction: 'latest', nextBeforeSeq: null, hasMore: false });
 });
 
 test('more than 200 messages: limit caps at 200 and paging walks back to seq 1', async () => {
   const cli = await activeSession(h);
   try {
     for (let i = 1; i <= 230; i++) {
-      cli.socket.emit('message', { sid: cli.sid, message: { role: 'agent', content: { i } }, localId: `m-${i}` });
+      cli.socket.emit('message', { sid: cli.sid, message: { role: 'agent', content: { i } } });
     }
     await emitAck(cli.socket, 'ping');
     const base = `/api/sessions/${cli.sid}/messages`;
@@ -265,15 +265,15 @@ test('more than 200 messages: limit caps at 200 and paging walks back to seq 1',
     r = await get(`${base}?limit=200`);
     assert.equal(r.body.messages.length, 200);
     assert.equal(r.body.messages[0].seq, 31);
-    assert.deepEqual(basePage(r.body.page), { limit: 200, beforeSeq: null, nextBeforeSeq: 31, hasMore: true });
+    assert.deepEqual(basePage(r.body.page), { limit: 200, direction: 'latest', nextBeforeSeq: 31, hasMore: true });
     const seen = [];
     let before = null;
     for (;;) {
-      const q = before === null ? '?limit=64' : `?limit=64&beforeSeq=${before}`;
+      const q = before === null ? '?limit=64' : `?limit=64&${beforeCursor(before)}`;
       r = await get(`${base}${q}`);
       seen.unshift(...r.body.messages.map((m) => m.seq));
       if (!r.body.page.hasMore) break;
-      before = r.body.page.nextBeforeSeq;
+      before = r.body.page;
     }
     assert.deepEqual(seen, Array.from({ length: 230 }, (_, i) => i + 1));
   } finally {

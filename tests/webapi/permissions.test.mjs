@@ -60,12 +60,11 @@ test('approve: request visible on GET / SSE / list → CLI gets the exact decisi
     assert.equal(g.status, 200);
     assert.deepEqual(g.body.session.agentState.requests, req1);
     assert.equal(g.body.session.agentStateVersion, version);
-    // SSE session-updated with the full session
-    const up = await sse.next((e) => e.type === 'session-updated' && e.sessionId === cli.sid && e.data?.agentState?.requests?.['req-1']);
-    assert.equal(up.data.id, cli.sid);
+    // SSE session-updated with the v0.30.7 agentState patch (tests/pipeline/CONTRACT.md §8)
+    const up = await sse.next((e) => e.type === 'session-updated' && e.sessionId === cli.sid && e.data?.agentState?.value?.requests?.['req-1']);
     assert.equal(up.namespace, 'default');
-    assert.deepEqual(up.data.agentState.requests, req1);
-    for (const k of ['active', 'activeAt', 'updatedAt', 'thinking']) assert.ok(k in up.data, `full session has ${k}`);
+    assert.deepEqual(up.data.agentState, { version, value: { controlledByUser: false, requests: req1 } });
+    assert.equal(typeof up.data.updatedAt, 'number');
     // list summary
     assert.equal((await summary(cli.sid)).pendingRequestsCount, 1);
 
@@ -99,12 +98,12 @@ test('approve: request visible on GET / SSE / list → CLI gets the exact decisi
 
     // The web sees it gone.
     const gone = await sse.next(
-      (e) => e.type === 'session-updated' && e.sessionId === cli.sid && e.data?.agentState?.completedRequests?.['req-1'],
+      (e) => e.type === 'session-updated' && e.sessionId === cli.sid && e.data?.agentState?.value?.completedRequests?.['req-1'],
       10000,
       from,
     );
-    assert.deepEqual(gone.data.agentState.requests, {});
-    assert.equal(gone.data.agentState.completedRequests['req-1'].status, 'approved');
+    assert.deepEqual(gone.data.agentState.value.requests, {});
+    assert.equal(gone.data.agentState.value.completedRequests['req-1'].status, 'approved');
     const g2 = await request(h, 'GET', `/api/sessions/${cli.sid}`, { token: jwt });
     assert.deepEqual(g2.body.session.agentState.requests, {});
     assert.equal(g2.body.session.agentState.completedRequests['req-1'].status, 'approved');

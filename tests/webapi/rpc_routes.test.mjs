@@ -687,7 +687,9 @@ test('inactive session: every "requires active" route → 409 and the CLI hears 
   ]) {
     const r = await post(`/api/sessions/${s.id}/${p}`, body);
     assert.equal(r.status, 409, p);
-    assert.deepEqual(r.body, { error: 'Session is inactive' }, p);
+    // v0.30.7 adds a code on the message send (tests/pipeline/CONTRACT.md §0)
+    const want = p === 'messages' ? { error: 'Session is inactive', code: 'session_inactive' } : { error: 'Session is inactive' };
+    assert.deepEqual(r.body, want, p);
   }
 });
 

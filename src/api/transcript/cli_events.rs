@@ -148,7 +148,8 @@ fn session_end_makes_it_inactive_once() {
     );
     h.expect(
         r#"
-        web sse#3 {"type":"session-updated","sessionId":"S","data":{"active":false,"thinking":false},"namespace":"default"}
+        web sse#3 {"type":"session-ended","sessionId":"S","reason":"completed","namespace":"default"}
+        web sse#4 {"type":"session-updated","sessionId":"S","data":{"active":false,"thinking":false},"namespace":"default"}
         "#,
     );
 }
@@ -394,7 +395,7 @@ fn a_todo_write_in_a_message_becomes_the_session_todos() {
     h.db("todos", "SELECT todos, todos_updated_at FROM sessions");
     h.expect(
         r#"
-        web sse#2 {"type":"session-updated","sessionId":"S","data":{"todos":[{"content":"Write spec","status":"in_progress","priority":"medium","id":"*","activeForm":"Writing spec"},{"content":"Review spec","status":"pending","priority":"medium","id":"*","activeForm":"Reviewing spec"}],"...":0},"namespace":"default"}
+        web sse#2 {"type":"session-updated","sessionId":"S","data":{"todos":{"version":1800000000000,"value":[{"content":"Write spec","status":"in_progress","priority":"medium","id":"*","activeForm":"Writing spec"},{"content":"Review spec","status":"pending","priority":"medium","id":"*","activeForm":"Reviewing spec"}]},"updatedAt":1800000000000},"namespace":"default"}
         web sse#3 {"type":"message-received","sessionId":"S","message":"*","namespace":"default"}
         db todos {"todos":[{"content":"Write spec","status":"in_progress","priority":"medium","id":"*","activeForm":"Writing spec"},{"content":"Review spec","status":"pending","priority":"medium","id":"*","activeForm":"Reviewing spec"}],"todos_updated_at":1800000000000}
         "#,

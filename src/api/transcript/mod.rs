@@ -45,6 +45,7 @@ mod clock;
 mod gate;
 mod namespaces;
 mod notify;
+mod pipeline;
 mod resume;
 mod rpc;
 mod sse;

@@ -74,9 +74,10 @@ fn resume_spawns_with_the_agent_session_id_and_merges_into_the_new_session() {
     h.expect(
         r#"
         http POST /api/sessions/OLD/resume 200 {"type":"success","sessionId":"NEW"}
-        web sse#9 {"type":"session-updated","sessionId":"NEW","data":{"active":true,"...":0},"namespace":"default"}
-        web sse#10 {"type":"session-removed","sessionId":"OLD","namespace":"default"}
-        web sse#11 {"type":"session-updated","sessionId":"NEW","data":{"id":"NEW","...":0},"namespace":"default"}
+        web sse#10 {"type":"session-updated","sessionId":"NEW","data":{"active":true,"...":0},"namespace":"default"}
+        web sse#11 {"type":"session-removed","sessionId":"OLD","namespace":"default"}
+        web sse#12 {"type":"session-updated","sessionId":"NEW","data":{"id":"NEW","...":0},"namespace":"default"}
+        web sse#13 {"type":"messages-invalidated","sessionId":"NEW","namespace":"default"}
         db messages {"session_id":"NEW","seq":1,"content":{"n":1}}
         db messages {"session_id":"NEW","seq":2,"content":{"n":2}}
         db sessions {"id":"NEW"}

@@ -38,11 +38,11 @@ fn a_web_message_reaches_every_cli_socket_of_the_session() {
     h.expect(
         r#"
         http 200 {"ok":true}
-        cli emit update {"id":"<uuid>","seq":1,"createdAt":1800000000000,"body":{"t":"new-message","sid":"S","message":{"id":"<uuid>","seq":1,"createdAt":1800000000000,"localId":"loc-1","content":{"role":"user","content":{"type":"text","text":"hello"},"meta":{"sentFrom":"webapp"}}}}}
-        cli2 emit update {"id":"<uuid>","seq":1,"createdAt":1800000000000,"body":{"t":"new-message","sid":"S","message":{"id":"<uuid>","seq":1,"createdAt":1800000000000,"localId":"loc-1","content":{"role":"user","content":{"type":"text","text":"hello"},"meta":{"sentFrom":"webapp"}}}}}
-        web sse#3 {"type":"message-received","sessionId":"S","message":{"seq":1,"localId":"loc-1","content":{"role":"user","content":{"type":"text","text":"hello"},"meta":{"sentFrom":"webapp"}},"...":0},"namespace":"default"}
-        web sse#4 {"type":"session-updated","sessionId":"S","data":{"thinking":true,"activeTurnStartedAt":1800000000000},"namespace":"default"}
-        db messages {"seq":1,"local_id":"loc-1","content":{"role":"user","content":{"type":"text","text":"hello"},"meta":{"sentFrom":"webapp"}}}
+        cli emit update {"id":"<uuid>","seq":1,"createdAt":1800000000000,"body":{"t":"new-message","sid":"S","message":{"id":"<uuid>","seq":1,"createdAt":1800000000000,"localId":"loc-1","content":{"role":"user","content":{"type":"text","text":"hello"},"meta":{"sentFrom":"webapp","deliveryMode":"queue"}}}}}
+        cli2 emit update {"id":"<uuid>","seq":1,"createdAt":1800000000000,"body":{"t":"new-message","sid":"S","message":{"id":"<uuid>","seq":1,"createdAt":1800000000000,"localId":"loc-1","content":{"role":"user","content":{"type":"text","text":"hello"},"meta":{"sentFrom":"webapp","deliveryMode":"queue"}}}}}
+        web sse#3 {"type":"message-received","sessionId":"S","message":{"seq":1,"localId":"loc-1","content":{"role":"user","content":{"type":"text","text":"hello"},"meta":{"sentFrom":"webapp","deliveryMode":"queue"}},"...":0},"namespace":"default"}
+        web sse#4 {"type":"session-updated","sessionId":"S","data":{"thinking":true,"activeTurnStartedAt":1800000000000,"updatedAt":1800000000000},"namespace":"default"}
+        db messages {"seq":1,"local_id":"loc-1","content":{"role":"user","content":{"type":"text","text":"hello"},"meta":{"sentFrom":"webapp","deliveryMode":"queue"}}}
         "#,
     );
 }
@@ -89,7 +89,7 @@ fn a_web_message_to_an_inactive_session_is_refused() {
     h.db("messages", "SELECT count(*) AS n FROM messages");
     h.expect(
         r#"
-        http 409 {"error":"Session is inactive"}
+        http 409 {"error":"Session is inactive","code":"session_inactive"}
         http 404 {"error":"Session not found"}
         db messages {"n":0}
         "#,
@@ -335,7 +335,8 @@ fn archive_kills_the_session_and_ends_it_without_waiting_for_the_cli() {
         r#"
         cli emit rpc-request#0 {"method":"S:killSession","params":"{}"}
         http POST /api/sessions/S/archive 200 {"ok":true}
-        web sse#3 {"type":"session-updated","sessionId":"S","data":{"active":false,"thinking":false},"namespace":"default"}
+        web sse#3 {"type":"session-ended","sessionId":"S","namespace":"default"}
+        web sse#4 {"type":"session-updated","sessionId":"S","data":{"active":false,"thinking":false},"namespace":"default"}
         "#,
     );
 }

@@ -32,7 +32,7 @@ fn update_metadata_bumps_the_version_and_tells_the_other_sockets() {
     h.expect(
         r#"
         other emit update {"id":"<uuid>","seq":1800000000250,"createdAt":1800000000250,"body":{"t":"update-session","sid":"S","metadata":{"version":2,"value":{"path":"/home/dev/p","host":"box","summary":{"text":"Fix it","updatedAt":1}}},"agentState":null}}
-        web sse#2 {"type":"session-updated","sessionId":"S","data":{"id":"S","metadataVersion":2,"updatedAt":1800000000250,"metadata":{"path":"/home/dev/p","host":"box","summary":{"text":"Fix it","updatedAt":1}},"...":0},"namespace":"default"}
+        web sse#2 {"type":"session-updated","sessionId":"S","data":{"metadata":{"version":2,"value":{"path":"/home/dev/p","host":"box","summary":{"text":"Fix it","updatedAt":1}}},"updatedAt":1800000000250},"namespace":"default"}
         writer ack#0 [{"result":"success","version":2,"metadata":{"path":"/home/dev/p","host":"box","summary":{"text":"Fix it","updatedAt":1}}}]
         db sessions {"metadata":{"path":"/home/dev/p","host":"box","summary":{"text":"Fix it","updatedAt":1}},"metadata_version":2,"seq":1,"updated_at":1800000000250}
         "#,
