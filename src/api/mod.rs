@@ -116,10 +116,7 @@ impl Api {
         now: Now,
     ) -> Admit {
         let limit = self.body_limit(head);
-        let declared: usize = head
-            .header("content-length")
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or(0);
+        let declared = crate::http::declared_length(head).unwrap_or(0);
         if declared <= PRE_AUTH_BODY || declared > limit {
             return Admit::Body(limit); // small, or refused 413 by the parser
         }

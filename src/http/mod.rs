@@ -12,7 +12,7 @@ mod request;
 mod response;
 
 pub use encoding::Coding;
-pub use request::{Head, Limits, Parsed, Request, RequestParser};
+pub use request::{Head, Limits, Parsed, Request, RequestParser, declared_length};
 pub use response::{Response, status_text};
 
 /// Ways a request can be unacceptable before any route sees it.

@@ -244,6 +244,13 @@ fn strip_absolute(target: &str) -> &str {
     target
 }
 
+/// The body length a parsed head declares, as the parser reads it (RFC 9112 §6.3): 0 without
+/// `Content-Length`, `None` when the framing is refused (chunked, conflicting or malformed
+/// lengths).
+pub fn declared_length(head: &Head) -> Option<usize> {
+    body_length(head).ok()
+}
+
 fn body_length(head: &Head) -> Result<usize, HttpError> {
     if head.headers.iter().any(|(n, _)| n == "transfer-encoding") {
         return Err(HttpError::LengthRequired);

@@ -39,13 +39,6 @@ const FIRST_CONN: usize = 4;
 /// (its CONNECT packet is a few hundred bytes).
 const UNTRUSTED_BODY: usize = 64 * 1024;
 
-/// The body length a head declares (0 without `Content-Length`; the parser refuses chunked).
-fn declared_body(h: &crate::http::Head) -> usize {
-    h.header("content-length")
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0)
-}
-
 /// What a timer is for.
 #[derive(Debug, Clone)]
 enum Timer {
@@ -514,7 +507,7 @@ impl<A: App> Reactor<A> {
                 {
                     limit = limit.min(UNTRUSTED_BODY);
                 }
-                let want = declared_body(h).min(limit);
+                let want = crate::http::declared_length(h).unwrap_or(0).min(limit);
                 if want > 0 && reserved.saturating_add(want) > budget {
                     return Admit::Reject(
                         crate::http::Response::error(503, "Server busy; try again later")
