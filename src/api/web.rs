@@ -99,8 +99,19 @@ pub fn route(
         (_, ["voice", "transcription", "providers"]) if get => {
             Response::json(200, &json!({"providers": []}))
         }
+        // The voice backends this hub has: ElevenLabs when its key is configured (what
+        // `POST /api/voice/token` serves), as the official hub answers (parity §5 row 4).
         (_, ["voice", "backend"]) if get => {
-            Response::json(200, &json!({"backend": null, "backends": []}))
+            let eleven = hub
+                .settings
+                .elevenlabs_api_key
+                .as_deref()
+                .is_some_and(|k| !k.is_empty());
+            let body = match eleven {
+                true => json!({"backend": "elevenlabs", "backends": ["elevenlabs"]}),
+                false => json!({"backend": null, "backends": []}),
+            };
+            Response::json(200, &body)
         }
         ("POST", ["machines", id, "spawn"]) => {
             let Some(mid) = path_param(id) else {

@@ -50,6 +50,7 @@ mod resume;
 mod rpc;
 mod sse;
 mod versioned;
+mod voice;
 
 use crate::api::{Api, HapiApp};
 use crate::app::{App, ConnId, ConnectReply, Effect, Now, Outcome, SocketId};
