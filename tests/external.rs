@@ -127,6 +127,13 @@ suites! {
 
     /// The same 45 send-pipeline tests against hapid (`HUB=hapid`).
     send_pipeline_on_hapid: "tests/pipeline/hapid.sh",
+
+    /// The parity suite (spec/parity-0.30.7.md; one file per feature: scratch list, pins,
+    /// settings, spawn flavors, resume, …) checked against the official hub v0.30.7.
+    parity_on_the_official_hub: "tests/parity/run.sh",
+
+    /// The same parity files against hapid (`HUB=hapid`).
+    parity_on_hapid: "tests/parity/hapid.sh",
 }
 
 /// Every suite found on disk that `suites!` does not name yet: it runs here (add it to the
