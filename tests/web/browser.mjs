@@ -1004,6 +1004,22 @@ try {
     { info: true },
   );
 
+  // Feature scenarios (tests/web/steps/*.mjs, in name order): each module's default export is
+  // called with this run's context and records its own steps, so a feature adds a file here
+  // instead of editing this one. The no-http-errors and no-console-errors steps below cover
+  // what they do too.
+  const stepsDir = join(dirname(fileURLToPath(import.meta.url)), 'steps');
+  if (existsSync(stepsDir)) {
+    const { readdirSync } = await import('node:fs');
+    for (const f of readdirSync(stepsDir).filter((n) => n.endsWith('.mjs')).sort()) {
+      const mod = await import(join(stepsDir, f));
+      await mod.default({
+        page, step, hub, cli, machine, sse, args, requests, log, sleep,
+        visible, clickThrough, dismissExplainers, waitFor, inTimeline, PROJECT,
+      });
+    }
+  }
+
   await sleep(1500); // let trailing requests settle
   await step(
     'no-http-errors',
