@@ -173,6 +173,10 @@ fn run(backup: Option<String>) -> Result<(), String> {
         elevenlabs_agent_id: cfg.elevenlabs_agent_id.clone(),
         elevenlabs_api_base: cfg.elevenlabs_api_base.clone(),
         retention_days: cfg.retention_days,
+        scratchlist: hapid::hub::scratchlist::ScratchConfig::from_env(
+            cfg.home.join("scratchlist-attachments"),
+            |k| std::env::var(k).ok(),
+        ),
     };
     let hub = Hub::new(settings, store, now).map_err(|e| e.to_string())?;
     let addr: SocketAddr = (cfg.listen_host.as_str(), cfg.listen_port)

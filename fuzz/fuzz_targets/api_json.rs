@@ -33,6 +33,7 @@ fn app() -> HapiApp {
         elevenlabs_agent_id: None,
         elevenlabs_api_base: "http://127.0.0.1:9".into(),
         retention_days: None,
+        scratchlist: hapid::hub::scratchlist::ScratchConfig::for_tests(),
     };
     let hub = Hub::new(settings, store, Now::read()).unwrap();
     HapiApp { hub, api: Api::with_origins(vec!["*".into()]) }

@@ -9,6 +9,7 @@ mod cli;
 mod cors;
 mod machines;
 mod resume;
+mod scratchlist;
 mod sessions;
 mod socket_cli;
 #[cfg(test)]

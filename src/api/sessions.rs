@@ -220,8 +220,8 @@ pub fn route(mut cx: Ctx<'_>, rest: &[&str]) -> Outcome {
             )
         }
         (_, ["skills"]) if get => cx.rpc("listSkills", json!({}), Shape::Verbatim200),
-        // The current web app's scratch list: hapid keeps none (an empty list, not a 404).
-        (_, ["scratchlist"]) if get => reply(Response::json(200, &json!({"entries": []}))),
+        (_, ["scratchlist", ..]) => super::scratchlist::route(&mut cx, rest),
+        (_, ["export"]) if get => super::scratchlist::export(&mut cx),
         (
             _,
             [

@@ -16,6 +16,7 @@ pub mod push;
 pub mod queue;
 pub mod resume;
 pub mod rpc;
+pub mod scratchlist;
 pub mod telegram;
 pub mod terminal;
 pub mod timers;
@@ -85,6 +86,8 @@ pub struct HubSettings {
     pub elevenlabs_api_base: String,
     /// Prune inactive sessions not updated for this many days.
     pub retention_days: Option<u64>,
+    /// Scratch-list attachment directory and limits.
+    pub scratchlist: scratchlist::ScratchConfig,
 }
 
 impl HubSettings {
@@ -112,6 +115,7 @@ impl HubSettings {
             elevenlabs_agent_id: None,
             elevenlabs_api_base: "http://127.0.0.1:9".into(),
             retention_days: None,
+            scratchlist: scratchlist::ScratchConfig::for_tests(),
         }
     }
 }

@@ -280,6 +280,7 @@ impl Hub {
             .map(|s| s.namespace.clone())
             .ok_or(HubError::NotFound)?;
         self.store.delete_session(sid)?;
+        self.scratch_forget(&ns, sid);
         self.sessions.remove(sid);
         self.notify_forget(sid);
         self.events.publish(

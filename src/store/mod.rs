@@ -10,6 +10,7 @@
 
 mod messages;
 mod schema;
+mod scratchlist;
 
 use rusqlite::{Connection, OptionalExtension, params};
 use std::path::Path;
@@ -112,6 +113,7 @@ pub struct MessageRow {
 }
 
 pub use messages::{Delivery, Position, position};
+pub use scratchlist::{AttachmentRow, EntryRow};
 
 /// A Web Push subscription row.
 #[derive(Debug, Clone, PartialEq)]

@@ -9,7 +9,7 @@ use rusqlite::Connection;
 /// `PRAGMA application_id` of hapid databases ("hapd").
 pub const APPLICATION_ID: i64 = 0x6861_7064;
 /// Current schema version.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// Migration `i` takes the schema from version `i` to `i + 1`.
 pub(super) const MIGRATIONS: &[&str] = &[
@@ -116,6 +116,29 @@ pub(super) const MIGRATIONS: &[&str] = &[
         WHERE invoked_at IS NULL AND scheduled_at IS NOT NULL;
     CREATE INDEX messages_by_position ON messages
         (session_id, COALESCE(invoked_at, created_at), seq);",
+    // 3 -> 4: the scratch list of a session (issue 16; src/hub/scratchlist.rs). Entries hold
+    // their attachment records as a JSON array; attachment rows describe the uploaded files
+    // under `HAPI_HOME/scratchlist-attachments` (the bytes live there, not here). Both go with
+    // their session.
+    "CREATE TABLE scratch_entries (
+        session_id TEXT NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
+        entry_id TEXT NOT NULL,
+        text TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        attachments TEXT NOT NULL,
+        PRIMARY KEY (session_id, entry_id)
+    );
+    CREATE TABLE scratch_attachments (
+        session_id TEXT NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
+        id TEXT NOT NULL,
+        filename TEXT NOT NULL,
+        mime_type TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        file TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (session_id, id)
+    );",
 ];
 
 /// Brings the schema to [`SCHEMA_VERSION`], each step in its own transaction.
