@@ -12,7 +12,10 @@
 //!   `data: {scratchlistUpdatedAt}`; uploads and attachment deletes send nothing.
 //! - The list is newest first (by `createdAt`); the export oldest first.
 //! - An attachment is served only while an entry references it; it can be deleted only while
-//!   none does (409 otherwise). Deleting an entry keeps its uploads (the web deletes them).
+//!   none does (409 otherwise). Deleting an entry removes the attachments no other entry
+//!   references (observed); an update that drops attachments does the same (hapid's choice,
+//!   not observed: the web only edits text). Uploads no entry ever took stay until deleted
+//!   or until their session goes; they count against `maxBytesPerSession`.
 //!
 //! Storage: entries and attachment records in SQLite; the bytes in files
 //! `HAPI_HOME/scratchlist-attachments/<ns>/<sessionId>/<attachmentId>-<filename>` (as the
@@ -344,17 +347,19 @@ impl Hub {
             .store
             .scratch_entry(sid, entry_id)?
             .ok_or(ScratchError::EntryNotFound)?;
+        let before = attachment_ids(&row);
         if let Some(refs) = attachments {
             row.attachments = self.resolve_attachments(sid, &refs)?;
         }
         row.text = text;
         row.updated_at = now.unix_ms;
         self.store.put_scratch_entry(sid, &row)?;
+        self.drop_orphans(&ns, sid, &before)?;
         self.scratch_touched(&ns, sid, now.unix_ms);
         Ok(entry_json(&row))
     }
 
-    /// Deletes an entry (its uploads stay).
+    /// Deletes an entry and the attachments only it referenced.
     pub fn scratch_delete(
         &mut self,
         sid: &str,
@@ -362,11 +367,37 @@ impl Hub {
         now: Now,
     ) -> Result<(), ScratchError> {
         let ns = self.session_ns(sid)?;
-        if !self.store.delete_scratch_entry(sid, entry_id)? {
-            return Err(ScratchError::EntryNotFound);
-        }
+        let row = self
+            .store
+            .scratch_entry(sid, entry_id)?
+            .ok_or(ScratchError::EntryNotFound)?;
+        self.store.delete_scratch_entry(sid, entry_id)?;
+        self.drop_orphans(&ns, sid, &attachment_ids(&row))?;
         self.scratch_touched(&ns, sid, now.unix_ms);
         Ok(())
+    }
+
+    /// Removes those of `ids` that no entry references any more (record and file).
+    fn drop_orphans(&mut self, ns: &str, sid: &str, ids: &[String]) -> Result<(), ScratchError> {
+        for id in ids {
+            if self.referenced(sid, id)? {
+                continue;
+            }
+            if let Some(a) = self.store.scratch_attachment(sid, id)? {
+                self.store.delete_scratch_attachment(sid, id)?;
+                self.remove_file(ns, sid, &a.file);
+            }
+        }
+        Ok(())
+    }
+
+    fn remove_file(&self, ns: &str, sid: &str, file: &str) {
+        match std::fs::remove_file(self.scratch_dir(ns, sid).join(file)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                crate::log::warn(&format!("scratchlist: remove attachment: {e}"));
+            }
+            _ => {}
+        }
     }
 
     /// Stores an upload; `{"success": true, "attachment": …}`.
@@ -459,12 +490,7 @@ impl Hub {
             return Err(ScratchError::InUse);
         }
         self.store.delete_scratch_attachment(sid, id)?;
-        match std::fs::remove_file(self.scratch_dir(&ns, sid).join(&row.file)) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                crate::log::warn(&format!("scratchlist: remove attachment: {e}"));
-            }
-            _ => {}
-        }
+        self.remove_file(&ns, sid, &row.file);
         Ok(())
     }
 
