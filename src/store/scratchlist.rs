@@ -171,3 +171,98 @@ impl Store {
         Ok(rows.collect::<std::result::Result<_, _>>()?)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::SessionRow;
+
+    fn store() -> (Store, std::path::PathBuf) {
+        let dir =
+            std::env::temp_dir().join(format!("hapid-store-scratch-{}", crate::hub::uuid_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("t.db");
+        let s = Store::open(&path).unwrap();
+        s.put_session(&SessionRow {
+            id: "s".into(),
+            namespace: "default".into(),
+            created_at: 1,
+            updated_at: 1,
+            metadata_version: 1,
+            agent_state_version: 1,
+            ..SessionRow::default()
+        })
+        .unwrap();
+        (s, path)
+    }
+
+    fn entry(id: &str, created_at: i64) -> EntryRow {
+        EntryRow {
+            entry_id: id.into(),
+            text: format!("text {id}"),
+            created_at,
+            updated_at: created_at,
+            attachments: "[]".into(),
+        }
+    }
+
+    fn attachment(id: &str, size: i64) -> AttachmentRow {
+        AttachmentRow {
+            id: id.into(),
+            filename: "a.png".into(),
+            mime_type: "image/png".into(),
+            size,
+            file: format!("{id}-a.png"),
+            created_at: 1,
+        }
+    }
+
+    #[test]
+    fn entries_survive_a_reopen_in_creation_order_and_go_with_their_session() {
+        let (mut s, path) = store();
+        s.put_scratch_entry("s", &entry("b", 20)).unwrap();
+        s.put_scratch_entry("s", &entry("a", 10)).unwrap();
+        s.put_scratch_entry("s", &entry("c", 20)).unwrap();
+        s.insert_scratch_attachment("s", &attachment("x", 5))
+            .unwrap();
+        s.insert_scratch_attachment("s", &attachment("y", 7))
+            .unwrap();
+        s.commit().unwrap();
+        drop(s);
+        let mut s = Store::open(&path).unwrap();
+        let ids: Vec<_> = s
+            .scratch_entries("s")
+            .unwrap()
+            .into_iter()
+            .map(|e| e.entry_id)
+            .collect();
+        assert_eq!(ids, ["a", "b", "c"]);
+        assert_eq!(s.scratch_entry_count("s").unwrap(), 3);
+        assert_eq!(s.scratch_attachment_bytes("s").unwrap(), 12);
+        assert_eq!(
+            s.scratch_attachment("s", "x").unwrap(),
+            Some(attachment("x", 5))
+        );
+        assert_eq!(s.scratch_attachment_files("s").unwrap().len(), 2);
+
+        // An update keeps createdAt; a delete says whether there was a row.
+        let mut b = entry("b", 99);
+        b.text = "new".into();
+        s.put_scratch_entry("s", &b).unwrap();
+        let got = s.scratch_entry("s", "b").unwrap().unwrap();
+        assert_eq!(
+            (got.text.as_str(), got.created_at, got.updated_at),
+            ("new", 20, 99)
+        );
+        assert!(s.delete_scratch_entry("s", "b").unwrap());
+        assert!(!s.delete_scratch_entry("s", "b").unwrap());
+        assert!(s.delete_scratch_attachment("s", "y").unwrap());
+        assert!(!s.delete_scratch_attachment("s", "y").unwrap());
+
+        s.delete_session("s").unwrap();
+        s.commit().unwrap();
+        assert_eq!(s.scratch_entry_count("s").unwrap(), 0);
+        assert_eq!(s.scratch_attachment_bytes("s").unwrap(), 0);
+        let _ = std::fs::remove_dir_all(path.parent().unwrap());
+    }
+}

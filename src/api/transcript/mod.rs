@@ -48,6 +48,7 @@ mod notify;
 mod pipeline;
 mod resume;
 mod rpc;
+mod scratchlist;
 mod sse;
 mod versioned;
 mod voice;
