@@ -9,6 +9,10 @@
 //! of `GET …/messages`), `scratchlist` the entries oldest first. The body is written straight
 //! into one buffer while paging the store 256 messages at a time, so the peak is the
 //! serialized body plus one page of rows (never a `Value` tree of the whole session).
+//!
+//! A session of more than 20 000 messages answers 200 `{"type":"warning","count","limit":
+//! 20000,"estimatedBytes"}` instead (the web then offers "Download anyway", which adds
+//! `?force=true`); `estimatedBytes` is the exact length of the export (as observed).
 
 use super::sessions::Ctx;
 use super::{Outcome, json_body, path_param};
@@ -19,6 +23,8 @@ use serde_json::{Map, Value, json};
 
 /// Export format version.
 const EXPORT_SCHEMA_VERSION: u64 = 2;
+/// Past this many messages the export answers `{"type":"warning",…}` unless `force=true`.
+const EXPORT_WARN_MESSAGES: usize = 20_000;
 /// Messages read from the store per export page.
 const EXPORT_PAGE: i64 = 256;
 
@@ -368,15 +374,22 @@ fn parse_update(b: &Value) -> Result<(String, Option<Vec<AttachmentRef>>), Vec<V
     Ok((text, attachments))
 }
 
-/// `GET /api/sessions/:id/export`.
+/// `GET /api/sessions/:id/export[?force=true]`.
 pub fn export(cx: &mut Ctx<'_>) -> Outcome {
+    let force = super::query_param(&cx.req.head.query, "force").as_deref() == Some("true");
     reply(match export_body(cx) {
-        Ok(body) => Response::new(200, "application/json", body),
+        Ok((count, body)) if count > EXPORT_WARN_MESSAGES && !force => Response::json(
+            200,
+            &json!({"type": "warning", "count": count, "limit": EXPORT_WARN_MESSAGES,
+                "estimatedBytes": body.len()}),
+        ),
+        Ok((_, body)) => Response::new(200, "application/json", body),
         Err(e) => refusal(e),
     })
 }
 
-fn export_body(cx: &mut Ctx<'_>) -> Result<Vec<u8>, ScratchError> {
+/// The message count and the body of the export.
+fn export_body(cx: &mut Ctx<'_>) -> Result<(usize, Vec<u8>), ScratchError> {
     use std::io::Write;
     let hub = &*cx.hub;
     let session = hub
@@ -393,6 +406,7 @@ fn export_body(cx: &mut Ctx<'_>) -> Result<Vec<u8>, ScratchError> {
     );
     json_into(&mut out, &session);
     w(&mut out, b",\"messages\":[");
+    let mut count = 0;
     if let Some(head) = hub
         .store
         .head_position(&cx.sid)
@@ -405,6 +419,7 @@ fn export_body(cx: &mut Ctx<'_>) -> Result<Vec<u8>, ScratchError> {
                 .store
                 .page_after(&cx.sid, after, head, EXPORT_PAGE)
                 .map_err(ScratchError::from)?;
+            count += rows.len();
             for r in &rows {
                 if !std::mem::take(&mut first) {
                     w(&mut out, b",");
@@ -422,7 +437,7 @@ fn export_body(cx: &mut Ctx<'_>) -> Result<Vec<u8>, ScratchError> {
     w(&mut out, b"],\"scratchlist\":");
     json_into(&mut out, &Value::Array(hub.scratch_entries(&cx.sid)?));
     w(&mut out, b"}");
-    Ok(out)
+    Ok((count, out))
 }
 
 fn json_into(out: &mut Vec<u8>, v: &Value) {

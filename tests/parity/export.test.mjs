@@ -97,3 +97,26 @@ test('a long session exports every message in order (paged over the store by hap
     await h.stop();
   }
 });
+
+test('past 20000 messages the export warns (count, limit, estimatedBytes) unless force=true', async () => {
+  const h = await startHub();
+  try {
+    const w = await web(h);
+    const cli = await cliSession(h);
+    const sid = cli.sid;
+    const n = 20001;
+    for (let i = 0; i < n; i++) {
+      cli.emit('message', { message: { role: 'agent', content: { type: 'output', data: { i } } } });
+      if (i % 500 === 499) await new Promise((ok) => setTimeout(ok, 20));
+    }
+    await until(async () => (await w.req('GET', `/api/sessions/${sid}/messages?limit=1`)).body.page.snapshotHeadSeq === n, { ms: 120000, every: 500 });
+    const warned = await w.req('GET', `/api/sessions/${sid}/export`);
+    const forced = await w.req('GET', `/api/sessions/${sid}/export?force=true`);
+    assert.equal(forced.status, 200);
+    assert.equal(forced.body.messages.length, n);
+    assert.deepEqual(answer(warned), { status: 200, body: { type: 'warning', count: n, limit: 20000, estimatedBytes: forced.text.length } });
+    cli.close();
+  } finally {
+    await h.stop();
+  }
+});
