@@ -505,3 +505,75 @@ impl Hub {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hub::HubSettings;
+    use crate::store::{SessionRow, Store};
+
+    #[test]
+    fn file_names_are_made_safe() {
+        assert_eq!(safe_filename("../x/b.png"), "__x_b.png");
+        assert_eq!(safe_filename("...png"), "_.png");
+        assert_eq!(safe_filename("a..b.png"), "a_b.png");
+        assert_eq!(safe_filename("a b\\c.png"), "a_b_c.png");
+        assert_eq!(safe_filename("ü.png"), "ü.png");
+        assert_eq!(segment(".."), "_");
+        assert_eq!(segment(""), "_");
+    }
+
+    #[test]
+    fn retention_takes_the_scratch_list_files_along() {
+        let now = Now::read();
+        let dir = std::env::temp_dir().join(format!("hapid-scratch-ret-{}", crate::hub::uuid_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut store = Store::open(&dir.join("t.db")).unwrap();
+        let old = now.unix_ms - 60 * 86_400_000;
+        store
+            .put_session(&SessionRow {
+                id: "old".into(),
+                namespace: "default".into(),
+                created_at: old,
+                updated_at: old,
+                active_at: Some(old),
+                metadata_version: 1,
+                agent_state_version: 1,
+                ..SessionRow::default()
+            })
+            .unwrap();
+        store.commit().unwrap();
+        let mut settings = HubSettings::for_tests();
+        settings.retention_days = Some(30);
+        settings.scratchlist.dir = dir.join("attachments");
+        let mut hub = Hub::new(settings, store, now).unwrap();
+        let up = hub
+            .scratch_upload("old", "a.png", "image/png", b"bytes", now)
+            .unwrap();
+        let id = up["attachment"]["id"].as_str().unwrap().to_string();
+        let new = NewEntry {
+            text: "note".into(),
+            attachments: vec![AttachmentRef { id: id.clone() }],
+            ..NewEntry::default()
+        };
+        hub.scratch_create("old", new, now).unwrap();
+        hub.store.commit().unwrap();
+        let session_dir = dir.join("attachments/default/old");
+        assert_eq!(std::fs::read_dir(&session_dir).unwrap().count(), 1);
+        assert_eq!(hub.scratch_attachment("old", &id).unwrap().bytes, b"bytes");
+
+        let mut at = now;
+        for _ in 0..10 {
+            if !hub.sessions.contains_key("old") {
+                break;
+            }
+            hub.retention(at);
+            hub.store.commit().unwrap();
+            at.mono = hub.retention_due.unwrap_or(at.mono);
+        }
+        assert!(!hub.sessions.contains_key("old"));
+        assert!(!session_dir.exists());
+        assert_eq!(hub.store.scratch_entry_count("old").unwrap(), 0);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
