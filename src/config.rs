@@ -164,6 +164,11 @@ pub const ENV_HELP: &[(&str, &str, &str)] = &[
         "hapid: proxies (addresses, CIDR ranges) whose X-Forwarded-For names the client",
     ),
     (
+        "HAPI_SCRATCHLIST_MAX_ATTACHMENTS_PER_ENTRY",
+        "4",
+        "attachments one scratch-list entry may hold",
+    ),
+    (
         "HAPID_RETENTION_DAYS",
         "unset (keep forever)",
         "hapid: prune inactive sessions older than N days",
