@@ -23,8 +23,9 @@
 //! BLOBs would pass through the WAL on every upload and be read whole into memory. An upload
 //! records its row first (so a full disk refuses it before any byte is written), then writes
 //! `.<id>.part`, syncs it and renames it into place; a failed write removes the row again in
-//! the same turn, so nothing is half stored. Deleting a session (by the web or by retention)
-//! removes its directory.
+//! the same turn, so nothing is half stored. A file whose row a failed commit lost is removed
+//! by the session's next upload (which sweeps files no row names). Deleting a session (by the
+//! web or by retention) removes its directory.
 
 use super::{Hub, HubError, Now};
 use crate::store::{AttachmentRow, EntryRow, StoreError};
@@ -435,6 +436,7 @@ impl Hub {
         };
         self.store.insert_scratch_attachment(sid, &row)?;
         let dir = self.scratch_dir(&ns, sid);
+        self.sweep_strays(&dir, sid);
         let part = dir.join(format!(".{}.part", row.id));
         let written = std::fs::create_dir_all(&dir)
             .and_then(|()| write_synced(&part, bytes))
@@ -445,6 +447,23 @@ impl Hub {
             return Err(ScratchError::Io(e));
         }
         Ok(json!({"success": true, "attachment": attachment_json(&ns, sid, &row)}))
+    }
+
+    /// Removes files of `dir` that no attachment row names: leftovers of a turn whose commit
+    /// failed after its file was written, or of a crash mid-write (`.part`).
+    fn sweep_strays(&self, dir: &Path, sid: &str) {
+        let Ok(live) = self.store.scratch_attachment_files(sid) else {
+            return;
+        };
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let name = e.file_name();
+            if !live.iter().any(|f| std::ffi::OsStr::new(f) == name) {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
     }
 
     fn referenced(&self, sid: &str, id: &str) -> Result<bool, ScratchError> {
@@ -521,6 +540,36 @@ mod tests {
         assert_eq!(safe_filename("ü.png"), "ü.png");
         assert_eq!(segment(".."), "_");
         assert_eq!(segment(""), "_");
+    }
+
+    #[test]
+    fn an_upload_sweeps_files_no_row_names() {
+        let store = Store::open(std::path::Path::new(":memory:")).unwrap();
+        store
+            .put_session(&SessionRow {
+                id: "s".into(),
+                namespace: "default".into(),
+                metadata_version: 1,
+                agent_state_version: 1,
+                ..SessionRow::default()
+            })
+            .unwrap();
+        let now = Now::read();
+        let mut hub = Hub::new(HubSettings::for_tests(), store, now).unwrap();
+        let dir = hub.scratch_dir("default", "s");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("lost-a.png"), b"x").unwrap();
+        std::fs::write(dir.join(".lost.part"), b"x").unwrap();
+        let up = hub
+            .scratch_upload("s", "b.png", "image/png", b"b", now)
+            .unwrap();
+        let kept: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        let id = up["attachment"]["id"].as_str().unwrap();
+        assert_eq!(kept, [format!("{id}-b.png")]);
+        let _ = std::fs::remove_dir_all(hub.settings.scratchlist.dir.clone());
     }
 
     #[test]
