@@ -45,6 +45,8 @@ pub struct Config {
     pub push_allow_http: bool,
     pub telegram_api_base: String,
     pub elevenlabs_api_base: String,
+    /// Voice provider variables (`hub::voice_providers`), as set at start-up.
+    pub voice_env: Vec<(String, String)>,
     pub metrics_public: bool,
     pub max_connections: usize,
     pub max_per_address: usize,
@@ -106,6 +108,16 @@ pub const ENV_HELP: &[(&str, &str, &str)] = &[
         "ELEVENLABS_API_KEY",
         "unset",
         "server-side key for POST /api/voice/token",
+    ),
+    (
+        "OPENAI_API_KEY, GROQ_API_KEY, DEEPGRAM_API_KEY",
+        "unset",
+        "voice transcription providers (also TRANSCRIPTION_BASE_URL + TRANSCRIPTION_MODEL)",
+    ),
+    (
+        "GEMINI_API_KEY, DASHSCOPE_API_KEY, VOICE_BACKEND",
+        "unset",
+        "voice backends listed by GET /api/voice/backend",
     ),
     (
         "ELEVENLABS_AGENT_ID",
@@ -202,6 +214,11 @@ pub const ENV_HELP: &[(&str, &str, &str)] = &[
         "HAPID_ELEVENLABS_API_BASE",
         "https://api.elevenlabs.io",
         "hapid: ElevenLabs API base URL",
+    ),
+    (
+        "HAPID_OPENAI_API_BASE, HAPID_GROQ_API_BASE, HAPID_DEEPGRAM_API_BASE",
+        "https://api.openai.com/v1, …",
+        "hapid: transcription provider API base URLs",
     ),
 ];
 
@@ -436,6 +453,7 @@ impl Config {
                 .unwrap_or_else(|| "https://api.telegram.org".into()),
             elevenlabs_api_base: get("HAPID_ELEVENLABS_API_BASE")
                 .unwrap_or_else(|| "https://api.elevenlabs.io".into()),
+            voice_env: crate::hub::voice_providers::env_snapshot(&get),
             metrics_public: flag("HAPID_METRICS_PUBLIC"),
             max_connections: num("HAPID_MAX_CONNECTIONS", 4096) as usize,
             max_per_address: {
