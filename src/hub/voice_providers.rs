@@ -18,8 +18,10 @@
 //! - Credential status: per key `{configured, source: env|settings|none, hint, editable}`,
 //!   `hint` = `"••••"` + the last 4 characters (`"••••"` alone for 4 or fewer); the
 //!   OpenAI-compatible base URL and model are shown in full. Secrets are never logged.
-//! - Stored credentials live in `HAPI_HOME/voice-credentials.json` (0600, written atomically);
-//!   the official hub keeps them in `settings.json` → `providerCredentials`.
+//! - Stored credentials live where the official hub keeps them, `HAPI_HOME/settings.json` →
+//!   `providerCredentials` (`{KEY: value}`), so a home moves between the hubs with them. The
+//!   file is re-read before each write (its other keys are kept) and replaced atomically, 0600;
+//!   a `settings.json` that does not parse is not overwritten (the PUT answers 500).
 
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
@@ -60,7 +62,8 @@ pub fn env_snapshot(get: &dyn Fn(&str) -> Option<String>) -> Vec<(String, String
         .collect()
 }
 
-const STORE_FILE: &str = "voice-credentials.json";
+const STORE_FILE: &str = "settings.json";
+const STORE_KEY: &str = "providerCredentials";
 
 /// A transcription provider the hub can call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -168,6 +171,10 @@ impl ProviderEnv {
             .as_ref()
             .and_then(|f| std::fs::read_to_string(f).ok())
             .and_then(|t| serde_json::from_str::<Map<String, Value>>(&t).ok())
+            .and_then(|mut m| match m.remove(STORE_KEY) {
+                Some(Value::Object(c)) => Some(c),
+                _ => None,
+            })
             .map(|m| {
                 m.into_iter()
                     .filter(|(k, _)| CREDENTIAL_KEYS.contains(&k.as_str()))
@@ -436,11 +443,27 @@ impl ProviderEnv {
             };
         }
         if let Some(file) = &self.file {
+            let mut settings = match std::fs::read_to_string(file) {
+                Ok(text) => serde_json::from_str::<Map<String, Value>>(&text).map_err(|_| {
+                    UpdateError::Write(format!(
+                        "Cannot update {}: not a JSON object",
+                        file.display()
+                    ))
+                })?,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Map::new(),
+                Err(e) => {
+                    return Err(UpdateError::Write(format!(
+                        "Cannot read {}: {e}",
+                        file.display()
+                    )));
+                }
+            };
             let obj: Map<String, Value> = next
                 .iter()
                 .map(|(k, v)| (k.clone(), Value::String(v.clone())))
                 .collect();
-            crate::config::write_json_atomic(file, &Value::Object(obj), 2)
+            settings.insert(STORE_KEY.into(), Value::Object(obj));
+            crate::config::write_json_atomic(file, &Value::Object(settings), 2)
                 .map_err(UpdateError::Write)?;
         }
         self.stored = next;
@@ -506,5 +529,55 @@ mod tests {
         assert_eq!(mask("sk-abcdef1234"), "••••1234");
         assert_eq!(mask(" abcd "), "••••");
         assert_eq!(mask("ab"), "••••");
+    }
+
+    fn temp_home(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("hapid-voice-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn a_put_keeps_the_other_settings_and_is_read_back_by_a_new_hub() {
+        use std::os::unix::fs::PermissionsExt;
+        let home = temp_home("keep");
+        let file = home.join("settings.json");
+        std::fs::write(&file, r#"{"cliApiToken":"t","listenPort":1}"#).unwrap();
+        let mut env = ProviderEnv::new(&[], "https://x", Some(home.clone()));
+        env.update(br#"{"deepgram":"dg-key-12345"}"#).unwrap();
+        let v: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+        assert_eq!(
+            v,
+            json!({"cliApiToken": "t", "listenPort": 1,
+                "providerCredentials": {"DEEPGRAM_API_KEY": "dg-key-12345"}})
+        );
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let again = ProviderEnv::new(&[], "https://x", Some(home.clone()));
+        assert_eq!(again.get("DEEPGRAM_API_KEY"), Some("dg-key-12345"));
+        // The environment wins over a stored value, and locks the key.
+        let locked = ProviderEnv::new(
+            &[("DEEPGRAM_API_KEY".into(), "env-key".into())],
+            "https://x",
+            Some(home.clone()),
+        );
+        assert_eq!(locked.get("DEEPGRAM_API_KEY"), Some("env-key"));
+        let _ = std::fs::remove_dir_all(home);
+    }
+
+    #[test]
+    fn a_settings_file_that_does_not_parse_is_not_overwritten() {
+        let home = temp_home("corrupt");
+        let file = home.join("settings.json");
+        std::fs::write(&file, "{nope").unwrap();
+        let mut env = ProviderEnv::new(&[], "https://x", Some(home.clone()));
+        assert!(matches!(
+            env.update(br#"{"groq":"g"}"#),
+            Err(UpdateError::Write(_))
+        ));
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "{nope");
+        assert_eq!(env.get("GROQ_API_KEY"), None, "nothing is kept half");
+        let _ = std::fs::remove_dir_all(home);
     }
 }

@@ -270,10 +270,14 @@ test('stored credentials: masked, kept 0600 across a restart, removable; bad pay
       (await w.req('GET', '/api/voice/transcription/providers')).body.providers.map((p) => p.id),
       ['openai', 'openai-compatible'],
     );
-    // On disk, readable by the owner only (the official hub keeps them in settings.json).
-    const file = join(h.home, IS_OFFICIAL ? 'settings.json' : 'voice-credentials.json');
+    // On disk in settings.json → providerCredentials, readable by the owner only, beside the
+    // file's other keys.
+    const file = join(h.home, 'settings.json');
     assert.equal(statSync(file).mode & 0o777, 0o600);
-    assert.ok(readFileSync(file, 'utf8').includes('sk-stored-9876'));
+    const onDisk = JSON.parse(readFileSync(file, 'utf8'));
+    assert.equal(onDisk.providerCredentials.OPENAI_API_KEY, 'sk-stored-9876');
+    assert.equal(onDisk.providerCredentials.GEMINI_API_KEY, 'gm-stored-1234');
+    assert.equal(onDisk.cliApiToken, h.token, 'the other settings are kept');
     assert.ok(!h.output().includes('sk-stored-9876'), 'the key is not logged');
 
     // Another namespace is not the owner.
