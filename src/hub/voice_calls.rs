@@ -18,6 +18,8 @@
 //!   `{}`; 200 `{token}` from `value`, `token` or `access_token`; 502
 //!   `"<p> realtime transcription token failed (HTTP <n>)"`, `"… returned no token"`,
 //!   `"… token request failed"`.
+//! - hapid's bound: at most [`MAX_TRANSCRIPTIONS`] transcriptions wait on providers at once;
+//!   another one answers 503 `"Too many transcriptions in progress"`.
 //! - Voices: `GET {base}/v1/voices` → `{voices:[{id,name,previewUrl,category}]}`; every failure
 //!   answers `{voices:[]}` (hapid adds a 15 s timeout; the official hub waits indefinitely).
 
@@ -32,6 +34,9 @@ use std::time::Duration;
 const TRANSCRIPTION_TIMEOUT: Duration = Duration::from_secs(120);
 const REALTIME_TOKEN_TIMEOUT: Duration = Duration::from_secs(15);
 const VOICES_TIMEOUT: Duration = Duration::from_secs(15);
+/// Transcriptions waiting on a provider at once (each holds its audio, up to 25 MiB); past
+/// it, 503 (hapid's bound; the official hub has none).
+pub const MAX_TRANSCRIPTIONS: usize = 8;
 
 /// What a voice call answers when it returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,6 +99,22 @@ impl Hub {
         let Some(cfg) = self.voice_env.config(p) else {
             return Some(not_configured());
         };
+        let in_flight = self
+            .outbound
+            .values()
+            .filter(|o| {
+                matches!(
+                    o,
+                    OutOwner::VoiceCall {
+                        call: Call::Transcribe(_),
+                        ..
+                    }
+                )
+            })
+            .count();
+        if in_flight >= MAX_TRANSCRIPTIONS {
+            return Some(err(503, "Too many transcriptions in progress"));
+        }
         let ProviderConfig {
             api_key,
             base_url,

@@ -28,15 +28,40 @@ pub fn boundary(content_type: &str) -> Option<String> {
             return None;
         }
         let v = v.trim().trim_matches('"');
-        (!v.is_empty() && v.len() <= 200).then(|| v.to_string())
+        (!v.is_empty() && v.len() <= 70).then(|| v.to_string())
     })
 }
 
+/// The first `needle` in `hay` at or after `from`, in linear time (Knuth–Morris–Pratt), so a
+/// 26 MiB body crafted to almost match the boundary everywhere costs no more than any other.
 fn find(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
     if needle.is_empty() || hay.len() < needle.len() {
         return None;
     }
-    (from..=hay.len() - needle.len()).find(|&i| hay[i..].starts_with(needle))
+    let mut fail = vec![0usize; needle.len()];
+    let mut k = 0;
+    for i in 1..needle.len() {
+        while k > 0 && needle[i] != needle[k] {
+            k = fail[k - 1];
+        }
+        if needle[i] == needle[k] {
+            k += 1;
+        }
+        fail[i] = k;
+    }
+    let mut k = 0;
+    for (i, &b) in hay.iter().enumerate().skip(from) {
+        while k > 0 && b != needle[k] {
+            k = fail[k - 1];
+        }
+        if b == needle[k] {
+            k += 1;
+        }
+        if k == needle.len() {
+            return Some(i + 1 - k);
+        }
+    }
+    None
 }
 
 /// A header parameter (`name="x"`) of a Content-Disposition value.
@@ -49,7 +74,11 @@ fn param(value: &str, name: &str) -> Option<String> {
     })
 }
 
-/// The parts of `body`, or `None` when it is not a well-formed form with that boundary.
+/// Most parts read from one form (a web upload has four).
+pub const MAX_PARTS: usize = 64;
+
+/// The parts of `body`, or `None` when it is not a well-formed form with that boundary (or
+/// has more than [`MAX_PARTS`] parts).
 pub fn parse<'a>(body: &'a [u8], boundary: &str) -> Option<Vec<Part<'a>>> {
     let delim = format!("--{boundary}");
     let mut at = find(body, delim.as_bytes(), 0)?;
@@ -79,6 +108,9 @@ pub fn parse<'a>(body: &'a [u8], boundary: &str) -> Option<Vec<Part<'a>>> {
             } else if k.trim().eq_ignore_ascii_case("content-type") {
                 content_type = Some(v.trim().to_string());
             }
+        }
+        if parts.len() == MAX_PARTS {
+            return None;
         }
         parts.push(Part {
             name: name?,
@@ -173,6 +205,32 @@ mod tests {
         assert_eq!(parts[0].data, b"\r\n--x audio");
         assert_eq!(parts[1].data, b"m1");
         assert_eq!(parts[1].filename, None);
+    }
+
+    #[test]
+    fn arbitrary_bodies_never_panic() {
+        let alphabet = b"-q\r\n:;=\"ab";
+        let mut seed: u64 = 1;
+        for len in 0..400 {
+            let body: Vec<u8> = (0..len)
+                .map(|_| {
+                    seed = seed
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    alphabet[(seed >> 33) as usize % alphabet.len()]
+                })
+                .collect();
+            let _ = parse(&body, "q");
+            let _ = parse(&body, "-q");
+        }
+    }
+
+    #[test]
+    fn search_finds_overlapping_prefixes() {
+        assert_eq!(find(b"aaab--q--q", b"--q", 0), Some(4));
+        assert_eq!(find(b"--q--q", b"--q", 1), Some(3));
+        assert_eq!(find(b"ababac", b"abac", 0), Some(2));
+        assert_eq!(find(b"abc", b"abcd", 0), None);
     }
 
     #[test]

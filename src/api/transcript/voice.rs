@@ -238,3 +238,27 @@ fn a_bad_upload_is_refused_before_anything_is_sent() {
     );
     assert!(h.take().iter().all(|l| !l.starts_with("out#")));
 }
+
+#[test]
+fn transcriptions_waiting_on_providers_are_bounded() {
+    let mut h = Harness::with_settings(|s| s.voice_env = env(&[("GROQ_API_KEY", "g")]));
+    let web = h.web("default");
+    let (ct, body) = upload("groq", None, "a.wav", b"x");
+    let max = crate::hub::voice_calls::MAX_TRANSCRIPTIONS;
+    for _ in 0..max {
+        let r = h.call_raw(&web, "POST", "/api/voice/transcription", &ct, body.clone());
+        assert!(matches!(r, Reply::Deferred), "{r:?}");
+    }
+    let r = h.call_raw(&web, "POST", "/api/voice/transcription", &ct, body.clone());
+    assert!(
+        matches!(&r, Reply::Now(503, b) if b["error"] == "Too many transcriptions in progress"),
+        "{r:?}"
+    );
+    h.take();
+    h.outbound_reply(1, 200, &json!({"text": "a"}));
+    let r = h.call_raw(&web, "POST", "/api/voice/transcription", &ct, body);
+    assert!(
+        matches!(r, Reply::Deferred),
+        "a finished one frees its place: {r:?}"
+    );
+}
