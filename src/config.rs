@@ -109,15 +109,53 @@ pub const ENV_HELP: &[(&str, &str, &str)] = &[
         "unset",
         "server-side key for POST /api/voice/token",
     ),
+    ("OPENAI_API_KEY", "unset", "voice transcription: OpenAI"),
+    ("GROQ_API_KEY", "unset", "voice transcription: Groq"),
+    ("DEEPGRAM_API_KEY", "unset", "voice transcription: Deepgram"),
     (
-        "OPENAI_API_KEY, GROQ_API_KEY, DEEPGRAM_API_KEY",
+        "TRANSCRIPTION_BASE_URL",
         "unset",
-        "voice transcription providers (also TRANSCRIPTION_BASE_URL + TRANSCRIPTION_MODEL)",
+        "voice transcription: an OpenAI-compatible server (with TRANSCRIPTION_MODEL)",
     ),
     (
-        "GEMINI_API_KEY, DASHSCOPE_API_KEY, VOICE_BACKEND",
+        "TRANSCRIPTION_MODEL",
         "unset",
-        "voice backends listed by GET /api/voice/backend",
+        "voice transcription: the OpenAI-compatible server's model",
+    ),
+    (
+        "TRANSCRIPTION_API_KEY",
+        "unset",
+        "voice transcription: the OpenAI-compatible server's key",
+    ),
+    (
+        "GEMINI_API_KEY",
+        "unset",
+        "voice backend gemini-live (or GOOGLE_API_KEY)",
+    ),
+    (
+        "GOOGLE_API_KEY",
+        "unset",
+        "voice backend gemini-live (or GEMINI_API_KEY)",
+    ),
+    (
+        "DASHSCOPE_API_KEY",
+        "unset",
+        "voice backend qwen-realtime (or QWEN_API_KEY)",
+    ),
+    (
+        "QWEN_API_KEY",
+        "unset",
+        "voice backend qwen-realtime (or DASHSCOPE_API_KEY)",
+    ),
+    (
+        "VOICE_BACKEND",
+        "elevenlabs",
+        "preferred voice backend when several are configured",
+    ),
+    (
+        "GEMINI_API_BASE",
+        "unset",
+        "baseUrl of POST /api/voice/gemini-token",
     ),
     (
         "ELEVENLABS_AGENT_ID",
@@ -216,9 +254,19 @@ pub const ENV_HELP: &[(&str, &str, &str)] = &[
         "hapid: ElevenLabs API base URL",
     ),
     (
-        "HAPID_OPENAI_API_BASE, HAPID_GROQ_API_BASE, HAPID_DEEPGRAM_API_BASE",
-        "https://api.openai.com/v1, …",
-        "hapid: transcription provider API base URLs",
+        "HAPID_OPENAI_API_BASE",
+        "https://api.openai.com/v1",
+        "hapid: OpenAI API base URL (transcription)",
+    ),
+    (
+        "HAPID_GROQ_API_BASE",
+        "https://api.groq.com/openai/v1",
+        "hapid: Groq API base URL (transcription)",
+    ),
+    (
+        "HAPID_DEEPGRAM_API_BASE",
+        "https://api.deepgram.com/v1",
+        "hapid: Deepgram API base URL (transcription)",
     ),
 ];
 
