@@ -45,6 +45,8 @@ pub struct Config {
     pub push_allow_http: bool,
     pub telegram_api_base: String,
     pub elevenlabs_api_base: String,
+    /// Voice provider variables (`hub::voice_providers`), as set at start-up.
+    pub voice_env: Vec<(String, String)>,
     pub metrics_public: bool,
     pub max_connections: usize,
     pub max_per_address: usize,
@@ -106,6 +108,54 @@ pub const ENV_HELP: &[(&str, &str, &str)] = &[
         "ELEVENLABS_API_KEY",
         "unset",
         "server-side key for POST /api/voice/token",
+    ),
+    ("OPENAI_API_KEY", "unset", "voice transcription: OpenAI"),
+    ("GROQ_API_KEY", "unset", "voice transcription: Groq"),
+    ("DEEPGRAM_API_KEY", "unset", "voice transcription: Deepgram"),
+    (
+        "TRANSCRIPTION_BASE_URL",
+        "unset",
+        "voice transcription: an OpenAI-compatible server (with TRANSCRIPTION_MODEL)",
+    ),
+    (
+        "TRANSCRIPTION_MODEL",
+        "unset",
+        "voice transcription: the OpenAI-compatible server's model",
+    ),
+    (
+        "TRANSCRIPTION_API_KEY",
+        "unset",
+        "voice transcription: the OpenAI-compatible server's key",
+    ),
+    (
+        "GEMINI_API_KEY",
+        "unset",
+        "voice backend gemini-live (or GOOGLE_API_KEY)",
+    ),
+    (
+        "GOOGLE_API_KEY",
+        "unset",
+        "voice backend gemini-live (or GEMINI_API_KEY)",
+    ),
+    (
+        "DASHSCOPE_API_KEY",
+        "unset",
+        "voice backend qwen-realtime (or QWEN_API_KEY)",
+    ),
+    (
+        "QWEN_API_KEY",
+        "unset",
+        "voice backend qwen-realtime (or DASHSCOPE_API_KEY)",
+    ),
+    (
+        "VOICE_BACKEND",
+        "elevenlabs",
+        "preferred voice backend when several are configured",
+    ),
+    (
+        "GEMINI_API_BASE",
+        "unset",
+        "baseUrl of POST /api/voice/gemini-token",
     ),
     (
         "ELEVENLABS_AGENT_ID",
@@ -207,6 +257,21 @@ pub const ENV_HELP: &[(&str, &str, &str)] = &[
         "HAPID_ELEVENLABS_API_BASE",
         "https://api.elevenlabs.io",
         "hapid: ElevenLabs API base URL",
+    ),
+    (
+        "HAPID_OPENAI_API_BASE",
+        "https://api.openai.com/v1",
+        "hapid: OpenAI API base URL (transcription)",
+    ),
+    (
+        "HAPID_GROQ_API_BASE",
+        "https://api.groq.com/openai/v1",
+        "hapid: Groq API base URL (transcription)",
+    ),
+    (
+        "HAPID_DEEPGRAM_API_BASE",
+        "https://api.deepgram.com/v1",
+        "hapid: Deepgram API base URL (transcription)",
     ),
 ];
 
@@ -441,6 +506,7 @@ impl Config {
                 .unwrap_or_else(|| "https://api.telegram.org".into()),
             elevenlabs_api_base: get("HAPID_ELEVENLABS_API_BASE")
                 .unwrap_or_else(|| "https://api.elevenlabs.io".into()),
+            voice_env: crate::hub::voice_providers::env_snapshot(&get),
             metrics_public: flag("HAPID_METRICS_PUBLIC"),
             max_connections: num("HAPID_MAX_CONNECTIONS", 4096) as usize,
             max_per_address: {

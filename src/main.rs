@@ -172,6 +172,8 @@ fn run(backup: Option<String>) -> Result<(), String> {
         elevenlabs_api_key: cfg.elevenlabs_api_key.clone(),
         elevenlabs_agent_id: cfg.elevenlabs_agent_id.clone(),
         elevenlabs_api_base: cfg.elevenlabs_api_base.clone(),
+        voice_env: cfg.voice_env.clone(),
+        voice_home: Some(cfg.home.clone()),
         retention_days: cfg.retention_days,
         scratchlist: hapid::hub::scratchlist::ScratchConfig::from_env(
             cfg.home.join("scratchlist-attachments"),

@@ -14,6 +14,7 @@ mod sessions;
 mod socket_cli;
 #[cfg(test)]
 mod transcript;
+mod voice;
 mod web;
 pub mod web_app;
 
@@ -98,6 +99,8 @@ impl Api {
             && head.path.ends_with("/upload")
         {
             UPLOAD_BODY_LIMIT
+        } else if voice::is_upload(head) {
+            voice::UPLOAD_READ_LIMIT
         } else {
             BODY_LIMIT
         }

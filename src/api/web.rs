@@ -91,27 +91,16 @@ pub fn route(
                 now,
             );
         }
-        // Settings and voice backends of the current web app that hapid does not have.
+        // Settings of the current web app that hapid does not have.
         (_, ["hub-settings"]) if get => Response::json(
             200,
             &json!({"sessionSummaryContract": false, "sessionSummaryInChat": false}),
         ),
-        (_, ["voice", "transcription", "providers"]) if get => {
-            Response::json(200, &json!({"providers": []}))
-        }
-        // The voice backends this hub has: ElevenLabs when its key is configured (what
-        // `POST /api/voice/token` serves), as the official hub answers (parity §5 row 4).
-        (_, ["voice", "backend"]) if get => {
-            let eleven = hub
-                .settings
-                .elevenlabs_api_key
-                .as_deref()
-                .is_some_and(|k| !k.is_empty());
-            let body = match eleven {
-                true => json!({"backend": "elevenlabs", "backends": ["elevenlabs"]}),
-                false => json!({"backend": null, "backends": []}),
-            };
-            Response::json(200, &body)
+        (_, ["voice", rest @ ..]) => {
+            match super::voice::route(hub, &caller, conn, req, rest, now) {
+                Some(outcome) => return outcome,
+                None => Response::not_found(),
+            }
         }
         ("POST", ["machines", id, "spawn"]) => {
             let Some(mid) = path_param(id) else {
@@ -132,10 +121,6 @@ pub fn route(
             super::machines::push_subscribe(hub, &caller, req, now)
         }
         (_, ["events"]) if get => return events(hub, conn, req, &caller, now),
-        ("POST", ["voice", "token"]) => match hub.voice_token(conn, &req.body, now) {
-            Some(r) => r,
-            None => return Outcome::Deferred,
-        },
         ("POST", ["visibility"]) => visibility(hub, req, &caller),
         _ => Response::not_found(),
     };

@@ -22,6 +22,8 @@ pub mod terminal;
 pub mod timers;
 pub mod todos;
 pub mod voice;
+pub mod voice_calls;
+pub mod voice_providers;
 
 pub use crate::app::{ConnId, Effect, Now, SocketId};
 use crate::store::{Store, StoreError};
@@ -42,6 +44,11 @@ pub enum OutOwner {
         chain: u64,
         step: voice::Step,
         agent: Option<String>,
+    },
+    /// A one-shot voice provider call (transcription, realtime token, voice list).
+    VoiceCall {
+        conn: ConnId,
+        call: voice_calls::Call,
     },
 }
 
@@ -84,6 +91,10 @@ pub struct HubSettings {
     pub elevenlabs_api_key: Option<String>,
     pub elevenlabs_agent_id: Option<String>,
     pub elevenlabs_api_base: String,
+    /// The voice provider variables set at start-up (`voice_providers::CREDENTIAL_KEYS`, …).
+    pub voice_env: Vec<(String, String)>,
+    /// Where stored voice credentials live (`HAPI_HOME`); `None` keeps them in memory.
+    pub voice_home: Option<std::path::PathBuf>,
     /// Prune inactive sessions not updated for this many days.
     pub retention_days: Option<u64>,
     /// Scratch-list attachment directory and limits.
@@ -114,6 +125,8 @@ impl HubSettings {
             elevenlabs_api_key: None,
             elevenlabs_agent_id: None,
             elevenlabs_api_base: "http://127.0.0.1:9".into(),
+            voice_env: Vec::new(),
+            voice_home: None,
             retention_days: None,
             scratchlist: scratchlist::ScratchConfig::for_tests(),
         }
@@ -138,6 +151,8 @@ pub struct Hub {
     pub telegram: Option<telegram::Bot>,
     /// Voice token chains and the agent cache.
     pub voice: voice::Voice,
+    /// Voice providers: the environment and the stored credentials.
+    pub voice_env: voice_providers::ProviderEnv,
     /// Failed-credential throttling and the answers it holds.
     pub gate: gate::Gate,
     /// Sessions pruned by retention.
@@ -240,6 +255,7 @@ impl Hub {
                 settings.elevenlabs_agent_id.clone(),
                 settings.elevenlabs_api_base.clone(),
             ),
+            voice_env: voice_providers::ProviderEnv::from_settings(&settings),
             outbound: HashMap::new(),
             next_outbound: 1,
             notify,
@@ -375,6 +391,7 @@ impl Hub {
             Some(OutOwner::Voice { chain, step, agent }) => {
                 self.voice_done(chain, step, agent, result, now)
             }
+            Some(OutOwner::VoiceCall { conn, call }) => self.voice_call_done(conn, call, result),
             None => {}
         }
     }
@@ -383,6 +400,7 @@ impl Hub {
     pub fn conn_closed(&mut self, conn: ConnId) {
         self.events.close_conn(conn);
         self.voice_conn_closed(conn);
+        self.voice_calls_closed(conn);
     }
 
     /// The `GET /api/sessions` body of a namespace, `{"sessions":[...]}` (spec/rest.md §1.6),

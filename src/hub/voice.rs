@@ -68,7 +68,7 @@ impl Hub {
         };
         let api_key = custom_key
             .filter(|k| !k.is_empty())
-            .or_else(|| self.voice.settings.0.clone());
+            .or_else(|| self.voice_env.elevenlabs_key().map(str::to_string));
         let Some(api_key) = api_key else {
             return Some(refuse(400, "ElevenLabs API key not configured"));
         };

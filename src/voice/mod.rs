@@ -17,6 +17,7 @@
 //! ```
 
 mod agent;
+pub mod multipart;
 
 pub use agent::{AGENT_NAME, agent_config};
 

@@ -99,6 +99,9 @@ async function startHub() {
     CLI_API_TOKEN: TOKEN,
     HAPI_PUBLIC_URL: base,
     CORS_ORIGINS: base,
+    // A fake ElevenLabs key: Settings → Voice must show a configured voice backend
+    // (steps/60-voice.mjs). Nothing calls ElevenLabs with it in the run.
+    ELEVENLABS_API_KEY: 'xi-web-suite-fake-key-0000',
   };
   let cmd;
   let cmdArgs;

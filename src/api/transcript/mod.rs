@@ -474,6 +474,38 @@ impl Harness {
         self.reply(method, target, conn, out)
     }
 
+    /// A web API request with the user's JWT and a raw body of this Content-Type.
+    pub fn call_raw(
+        &mut self,
+        web: &Web,
+        method: &str,
+        target: &str,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> Reply {
+        let req = Request {
+            head: Head {
+                method: method.into(),
+                path: target.into(),
+                query: String::new(),
+                headers: vec![
+                    (
+                        "authorization".into(),
+                        format!("Bearer {}", web.jwt).into_bytes(),
+                    ),
+                    ("content-type".into(), content_type.as_bytes().to_vec()),
+                ],
+                minor: 1,
+            },
+            body,
+        };
+        let conn = self.conn();
+        let peer: SocketAddr = "127.0.0.1:40000".parse().expect("peer");
+        let now = self.now();
+        let out = self.app.http(conn, peer, &req, now);
+        self.reply(method, target, conn, out)
+    }
+
     /// A request without credentials (`/api/auth`, `/api/bind`).
     pub fn call_unauthenticated(&mut self, method: &str, target: &str, body: Value) -> Reply {
         let (conn, out) = self.request(method, target, Vec::new(), Some(&body));
@@ -727,6 +759,13 @@ impl Harness {
             },
         };
         self.app.outbound_done(id, Ok(resp), now);
+        self.finish_turn();
+    }
+
+    /// An outbound request failed without an answer (refused, timed out).
+    pub fn outbound_failed(&mut self, id: u64, error: &str) {
+        let now = self.now();
+        self.app.outbound_done(id, Err(error.to_string()), now);
         self.finish_turn();
     }
 
