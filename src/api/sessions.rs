@@ -103,8 +103,9 @@ pub fn route(mut cx: Ctx<'_>, rest: &[&str]) -> Outcome {
             let ns = cx.caller.ns.clone();
             queue_answer(cx.hub.steer_message(cx.conn, &ns, &sid, &id, cx.now))
         }
-        ("POST", ["resume"]) => {
-            super::resume::resume(cx.hub, &cx.caller.ns, &cx.sid, cx.conn, cx.now)
+        ("POST", [op @ ("resume" | "reopen")]) => {
+            let reopen = *op == "reopen";
+            super::resume::resume(cx.hub, &cx.caller.ns, &cx.sid, reopen, cx.conn, cx.now)
         }
         (
             "POST",

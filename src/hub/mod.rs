@@ -331,6 +331,7 @@ impl Hub {
             self.events.publish(&ns, ev, &mut self.fx);
         }
         self.arm_expiry();
+        self.resume_check(now);
     }
 
     /// Arms the expiry timer for the earliest alive deadline, if any.
