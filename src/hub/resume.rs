@@ -25,8 +25,10 @@
 //!   merged into the new one once that one is active (what hapid did before v0.30.7).
 //! - `POST /cli/sessions/:id/handoff-local`: an inactive session answers `{"ok":true}` at
 //!   once; else the hub calls `<sid>:handoff-local` with `{}` and holds the answer until the
-//!   session goes inactive (bounded by [`HANDOFF_WAIT`]); an RPC failure is 500 `{"error",
-//!   "code":"handoff_failed"}`.
+//!   session goes inactive, then `{"ok":true}`. What the RPC answers is not looked at (an
+//!   `{"ok":false}` or a garbage answer waits all the same); an RPC failure (no handler, the
+//!   30 s RPC timeout) is 500 `{"error": <failure>, "code":"handoff_failed"}`; still active
+//!   after [`HANDOFF_WAIT`] is 500 "Timed out waiting for remote session to hand off".
 
 use super::cli::RpcThen;
 use super::timers::HubTimer;
@@ -39,7 +41,7 @@ use std::time::{Duration, Instant};
 pub const RESUME_WAIT: Duration = Duration::from_secs(15);
 
 /// How long a hand-off waits for the session to go inactive.
-pub const HANDOFF_WAIT: Duration = Duration::from_secs(30);
+pub const HANDOFF_WAIT: Duration = Duration::from_secs(15);
 
 /// The flavors a resume spawns as themselves; any other flavor resumes as `claude`.
 pub const FLAVORS: &[&str] = &[
@@ -276,18 +278,9 @@ impl Hub {
         result: Result<Value, String>,
         now: Now,
     ) {
-        let failure = match &result {
-            Err(e) => Some(e.clone()),
-            Ok(v) if v.get("ok") == Some(&Value::Bool(false)) => Some(
-                v.get("error")
-                    .and_then(Value::as_str)
-                    .unwrap_or("Handoff failed")
-                    .to_string(),
-            ),
-            Ok(_) => None,
-        };
-        if let Some(e) = failure {
-            let resp = resume_error(500, &e, "handoff_failed");
+        if let Err(e) = result {
+            let resp =
+                resume_error(500, &e, "handoff_failed").header("X-Hapi-Protocol-Version", "1");
             return self.fx.push(Effect::Reply { conn, resp });
         }
         let w = Waiting {
@@ -312,14 +305,16 @@ impl Hub {
             let active = self.sessions.get(&w.new).is_some_and(|s| s.active);
             if w.wait == WaitFor::Handoff {
                 if !active {
-                    let resp = Response::json(200, &json!({"ok": true}));
+                    let resp = Response::json(200, &json!({"ok": true}))
+                        .header("X-Hapi-Protocol-Version", "1");
                     self.fx.push(Effect::Reply { conn: w.conn, resp });
                 } else if now.mono >= w.deadline {
                     let resp = resume_error(
                         500,
                         "Timed out waiting for remote session to hand off",
                         "handoff_failed",
-                    );
+                    )
+                    .header("X-Hapi-Protocol-Version", "1");
                     self.fx.push(Effect::Reply { conn: w.conn, resp });
                 } else {
                     self.resumes.push(w);

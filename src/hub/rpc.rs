@@ -187,7 +187,12 @@ pub fn spawn_reply(result: Result<Value, String>) -> Value {
     {
         return json!({"type": "error", "message": m});
     }
-    json!({"type": "error", "message": format!("Unexpected spawn result: {r}")})
+    // A bare string answer reads as itself (observed on v0.30.7: "Unexpected spawn result: garbage").
+    let shown = match &r {
+        Value::String(t) => t.clone(),
+        other => other.to_string(),
+    };
+    json!({"type": "error", "message": format!("Unexpected spawn result: {shown}")})
 }
 
 #[cfg(test)]
