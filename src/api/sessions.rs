@@ -220,6 +220,15 @@ pub fn route(mut cx: Ctx<'_>, rest: &[&str]) -> Outcome {
                 Shape::Verbatim200,
             )
         }
+        (_, ["cursor-chat-store"]) if get => {
+            match cx
+                .hub
+                .cursor_chat_store(&cx.caller.ns, &cx.sid, cx.conn, cx.now)
+            {
+                Some(r) => reply(r),
+                None => Outcome::Deferred,
+            }
+        }
         (_, ["skills"]) if get => cx.rpc("listSkills", json!({}), Shape::Verbatim200),
         // The current web app's scratch list: hapid keeps none (an empty list, not a 404).
         (_, ["scratchlist"]) if get => reply(Response::json(200, &json!({"entries": []}))),

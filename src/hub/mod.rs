@@ -5,6 +5,7 @@
 //! drains the effects after the turn's commit, so nothing leaves before it is durable.
 
 pub mod cli;
+pub mod cursor_store;
 pub mod events;
 pub mod gate;
 pub mod maintenance;

@@ -101,6 +101,27 @@ pub fn resume_flavor(meta: &Value) -> &str {
 }
 
 impl Hub {
+    /// The online machine a session runs on: the one of `metadata.machineId`, else the first
+    /// (oldest) online one with the same `metadata.host`.
+    pub fn home_machine(&self, ns: &str, meta: &Value) -> Option<&super::model::Machine> {
+        let want_machine = meta.get("machineId").and_then(Value::as_str);
+        let want_host = meta.get("host").and_then(Value::as_str);
+        let mut online: Vec<&super::model::Machine> = self
+            .machines
+            .values()
+            .filter(|m| m.namespace == ns && m.active)
+            .collect();
+        online.sort_by_key(|m| m.created_at);
+        let by_id = online.iter().find(|m| Some(m.id.as_str()) == want_machine);
+        by_id
+            .or_else(|| {
+                online
+                    .iter()
+                    .find(|m| m.metadata.get("host").and_then(Value::as_str) == want_host)
+            })
+            .copied()
+    }
+
     /// Starts a resume (`reopen` picks the reopen answer); `Some(resp)` answers now, `None`
     /// means the answer comes later.
     pub fn resume(
@@ -131,22 +152,7 @@ impl Hub {
             ));
         };
         let flavor = resume_flavor(&meta);
-        let want_machine = meta.get("machineId").and_then(Value::as_str);
-        let want_host = meta.get("host").and_then(Value::as_str);
-        let mut online: Vec<&super::model::Machine> = self
-            .machines
-            .values()
-            .filter(|m| m.namespace == ns && m.active)
-            .collect();
-        online.sort_by_key(|m| m.created_at);
-        let target = online
-            .iter()
-            .find(|m| Some(m.id.as_str()) == want_machine)
-            .or_else(|| {
-                online
-                    .iter()
-                    .find(|m| m.metadata.get("host").and_then(Value::as_str) == want_host)
-            });
+        let target = self.home_machine(ns, &meta);
         let Some(machine) = target else {
             return Some(resume_error(503, "No machine online", "no_machine_online"));
         };

@@ -24,6 +24,8 @@ pub enum Shape {
     Spawn,
     /// paths/exists: `{"exists":{…}}`; failure → 500.
     PathsExists,
+    /// cursor-chat-store: `{onDisk, store}`; anything else → 502 (`hub::cursor_store`).
+    CursorStore,
     /// steer-queued-message: always 200 with a status object (CONTRACT.md §5.2).
     Steer { local_id: String },
     /// rewind-conversation: truncate and announce; failure → 409 `{"error","hydrateFailed"}`.
@@ -76,6 +78,7 @@ impl Hub {
             },
             Shape::Files { limit } => Response::json(200, &files_reply(result, limit)),
             Shape::Spawn => Response::json(200, &spawn_reply(result)),
+            Shape::CursorStore => super::cursor_store::store_answer(result),
             Shape::PathsExists => match result {
                 Ok(v) => match v.get("exists").and_then(Value::as_object) {
                     Some(m) => {
