@@ -23,6 +23,9 @@
 //!   answers as for an active session (`resumed:true` for reopen); past it 500 "Session failed
 //!   to become active". Should the runner answer with a different id, the old session is
 //!   merged into the new one once that one is active (what hapid did before v0.30.7).
+//! - A Pi resume completes only when the session sends `session-ready` (after it is active);
+//!   a Pi session that goes inactive before that fails with 500 "Pi session ended before
+//!   native resume completed" (hapid also gives up after [`READY_WAIT`]).
 //! - `POST /cli/sessions/:id/handoff-local`: an inactive session answers `{"ok":true}` at
 //!   once; else the hub calls `<sid>:handoff-local` with `{}` and holds the answer until the
 //!   session goes inactive, then `{"ok":true}`. What the RPC answers is not looked at (an
@@ -39,6 +42,10 @@ use std::time::{Duration, Instant};
 
 /// How long the spawned session has to become active.
 pub const RESUME_WAIT: Duration = Duration::from_secs(15);
+
+/// How long a resumed Pi session has, once active, to report `session-ready` (hapid's bound;
+/// the official hub waits until the session ends, which it did after 30 s in the probe).
+pub const READY_WAIT: Duration = Duration::from_secs(60);
 
 /// How long a hand-off waits for the session to go inactive.
 pub const HANDOFF_WAIT: Duration = Duration::from_secs(15);
@@ -68,6 +75,12 @@ pub struct Waiting {
     pub new: String,
     pub deadline: Instant,
     pub wait: WaitFor,
+    /// A Pi resume completes on `session-ready`, not on the first `session-alive`.
+    pub needs_ready: bool,
+    /// `session-ready` arrived.
+    pub ready: bool,
+    /// The session was seen active since the spawn answered.
+    pub was_active: bool,
 }
 
 fn resume_error(status: u16, msg: &str, code: &str) -> Response {
@@ -228,12 +241,19 @@ impl Hub {
             .filter(|_| reply["type"] == "success")
         {
             Some(new) => {
+                let needs_ready = self
+                    .sessions
+                    .get(&old)
+                    .is_some_and(|s| resume_flavor(&s.exposed_metadata()) == "pi");
                 let w = Waiting {
                     conn,
                     old,
                     new: new.to_string(),
                     deadline: now.mono + RESUME_WAIT,
                     wait,
+                    needs_ready,
+                    ready: false,
+                    was_active: false,
                 };
                 self.arm(HubTimer::ResumeWait, w.deadline);
                 self.resumes.push(w);
@@ -295,10 +315,29 @@ impl Hub {
             new: sid,
             deadline: now.mono + HANDOFF_WAIT,
             wait: WaitFor::Handoff,
+            needs_ready: false,
+            ready: false,
+            was_active: false,
         };
         self.arm(HubTimer::ResumeWait, w.deadline);
         self.resumes.push(w);
         self.resume_check(now);
+    }
+
+    /// `session-ready`: the agent took the session (completes a waiting Pi resume).
+    pub fn session_ready(&mut self, sid: &str, now: Now) {
+        let mut any = false;
+        for w in self
+            .resumes
+            .iter_mut()
+            .filter(|w| w.new == sid && w.needs_ready)
+        {
+            w.ready = true;
+            any = true;
+        }
+        if any {
+            self.resume_check(now);
+        }
     }
 
     /// Completes waits whose condition holds; fails those past their deadline.
@@ -325,7 +364,7 @@ impl Hub {
                 } else {
                     self.resumes.push(w);
                 }
-            } else if active {
+            } else if active && (w.ready || !w.needs_ready) {
                 let resp = if w.new == w.old {
                     resumed(w.wait, &w.new, true)
                 } else {
@@ -334,6 +373,19 @@ impl Hub {
                         Err(e) => resume_error(500, &format!("{e:?}"), "resume_failed"),
                     }
                 };
+                self.fx.push(Effect::Reply { conn: w.conn, resp });
+            } else if active && !w.was_active {
+                // Active, waiting for `session-ready`.
+                let mut w = w;
+                w.was_active = true;
+                w.deadline = now.mono + READY_WAIT;
+                self.resumes.push(w);
+            } else if w.was_active && (!active || now.mono >= w.deadline) {
+                let resp = resume_error(
+                    500,
+                    "Pi session ended before native resume completed",
+                    "resume_failed",
+                );
                 self.fx.push(Effect::Reply { conn: w.conn, resp });
             } else if now.mono >= w.deadline {
                 let resp = resume_error(500, "Session failed to become active", "resume_failed");

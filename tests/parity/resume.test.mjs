@@ -218,3 +218,42 @@ test('a spawn RPC without an answer fails after the 30 s RPC timeout', async () 
     await h.stop();
   }
 });
+
+test('a Pi resume completes on session-ready, and fails when the session ends before it', async () => {
+  const h = await startHub();
+  try {
+    const w = await web(h);
+    const m = await cliMachine(h);
+    await emitAck(m.socket, 'machine-update-state', {
+      machineId: m.id,
+      runnerState: { status: 'running', capabilities: { piExistingSessionResume: true } },
+      expectedVersion: 1,
+    });
+    let then = 'ready';
+    const back = [];
+    await m.handleRpc('spawn-happy-session', (p) => {
+      const sid = p.existingSessionId;
+      setTimeout(async () => {
+        const s = await comeBack(h, sid);
+        back.push(s);
+        setTimeout(() => {
+          if (then === 'ready') s.emit('session-ready', { sid, time: Date.now() });
+          else s.emit('session-end', { sid, time: Date.now() });
+        }, 1500);
+      }, 200);
+      return { type: 'success', sessionId: sid };
+    });
+    const a = await endedSession(h, m, { flavor: 'pi', piSessionId: 'pi-a' });
+    const t0 = Date.now();
+    const r = await w.req('POST', `/api/sessions/${a.sid}/resume`, undefined, { timeoutMs: 40000 });
+    assert.deepEqual(answer(r), { status: 200, body: { type: 'success', sessionId: a.sid } });
+    assert.ok(Date.now() - t0 >= 1500, 'answered before session-ready');
+    then = 'end';
+    const b = await endedSession(h, m, { flavor: 'pi', piSessionId: 'pi-b' });
+    const r2 = await w.req('POST', `/api/sessions/${b.sid}/resume`, undefined, { timeoutMs: 40000 });
+    assert.deepEqual(answer(r2), { status: 500, body: { error: 'Pi session ended before native resume completed', code: 'resume_failed' } });
+    back.forEach((s) => s.close());
+  } finally {
+    await h.stop();
+  }
+});

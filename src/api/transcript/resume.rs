@@ -325,3 +325,58 @@ fn handoff_local_fails_after_15_seconds_still_active_or_when_the_rpc_fails() {
         r#"http POST /cli/sessions/S/handoff-local 500 {"error":"RPC handler not registered: S:handoff-local","code":"handoff_failed"}"#,
     );
 }
+
+#[test]
+fn a_pi_resume_waits_for_session_ready() {
+    let mut h = Harness::new();
+    let web = h.web("default");
+    let mut m = meta("proj");
+    m["flavor"] = json!("pi");
+    m["piSessionId"] = json!("pi-1");
+    m["machineId"] = json!("m1");
+    let sid = h.new_session("default", "P", m);
+    h.new_machine(
+        "default",
+        "m1",
+        json!({"host": "box", "platform": "linux", "happyCliVersion": "0.30.7"}),
+    );
+    let runner = h.machine_socket("runner", "default", "m1");
+    h.register(runner, &["m1:spawn-happy-session"]);
+    h.emit(
+        runner,
+        "machine-alive",
+        json!({"machineId": "m1", "time": super::T0}),
+    );
+    h.emit_ack(
+        runner,
+        "machine-update-state",
+        json!({"machineId": "m1", "expectedVersion": 1,
+            "runnerState": {"capabilities": {"piExistingSessionResume": true}}}),
+    );
+    h.take();
+    h.post(&web, &format!("/api/sessions/{sid}/resume"), json!({}));
+    h.take();
+    h.answer(
+        runner,
+        0,
+        vec![json!(format!(
+            "{{\"type\":\"success\",\"sessionId\":\"{sid}\"}}"
+        ))],
+    );
+    let cli = h.session_socket("back", "default", &sid);
+    h.emit(
+        cli,
+        "session-alive",
+        json!({"sid": sid, "time": super::T0, "thinking": false}),
+    );
+    // Active is not enough for Pi: the answer waits, past the 15 s activation bound.
+    h.advance(20_000);
+    h.emit(
+        cli,
+        "session-alive",
+        json!({"sid": sid, "time": super::T0 + 20_000, "thinking": false}),
+    );
+    h.take();
+    h.emit(cli, "session-ready", json!({"sid": sid, "time": super::T0}));
+    h.expect(r#"http POST /api/sessions/P/resume 200 {"type":"success","sessionId":"P"}"#);
+}
