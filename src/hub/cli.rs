@@ -607,13 +607,14 @@ impl Hub {
             || p.get("thinking")
                 .is_some_and(|v| v.as_bool().unwrap_or(false));
         s.thinking_at = t;
+        let mut persist = false;
         if let Some(m) = p.get("permissionMode").and_then(Value::as_str) {
             s.permission_mode = Some(m.to_string());
+            persist |= super::resume::keep_preferred_mode(s, m);
         }
         if let Some(m) = p.get("collaborationMode").and_then(Value::as_str) {
             s.collaboration_mode = Some(m.to_string());
         }
-        let mut persist = false;
         if let Some(m) = p.get("model") {
             let m = m.as_str().map(str::to_string);
             if m != s.model && (m.is_some() || p.get("model").is_some_and(Value::is_null)) {

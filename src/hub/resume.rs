@@ -15,7 +15,9 @@
 //!   directory, agent, model?, modelReasoningEffort?, resumeSessionId?, effort?,
 //!   permissionMode?, existingSessionId: <id>, sessionId: <id>, collaborationMode?,
 //!   forkSession:false}`: the SAME session id, the kept permission mode (the live one, else
-//!   `metadata.preferredPermissionMode`), `resumeSessionId` = `metadata.<flavor>SessionId`
+//!   `metadata.preferredPermissionMode`, which the hub writes — a metadata version of its own —
+//!   whenever the mode changes, so it outlives a restart), `resumeSessionId` =
+//!   `metadata.<flavor>SessionId`
 //!   when the agent ever started (a never-started session is spawned fresh without it).
 //! - A spawn failure answers 500 `{"error": <message>, "code":"resume_failed"}` (the spawn
 //!   reply mapping of spec/rest.md §3.26; an RPC timeout is "operation has timed out"). A
@@ -103,6 +105,28 @@ pub fn agent_session_id<'a>(meta: &'a Value, flavor: &str) -> Option<&'a str> {
     meta.get(format!("{flavor}SessionId"))
         .and_then(Value::as_str)
         .filter(|t| !t.is_empty())
+}
+
+/// The permission mode a session last ran in, as kept in `metadata.preferredPermissionMode`.
+pub fn preferred_mode(meta: &Value) -> Option<String> {
+    meta.get("preferredPermissionMode")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+}
+
+/// Keeps a new permission mode in `metadata.preferredPermissionMode` (a metadata version of
+/// its own, as the official hub does on `session-alive` and on the web's permission-mode
+/// change); `true` when the session must be stored.
+pub fn keep_preferred_mode(s: &mut super::model::Session, mode: &str) -> bool {
+    let Value::Object(m) = &mut s.metadata else {
+        return false;
+    };
+    if m.get("preferredPermissionMode").and_then(Value::as_str) == Some(mode) {
+        return false;
+    }
+    m.insert("preferredPermissionMode".into(), json!(mode));
+    s.metadata_version += 1;
+    true
 }
 
 /// The resume flavor of a session's metadata.

@@ -106,6 +106,11 @@ impl Hub {
         let s = self.sessions.get_mut(sid).ok_or("Session not found")?;
         if let Some(m) = applied.get("permissionMode").and_then(Value::as_str) {
             s.permission_mode = Some(m.to_string());
+            if super::resume::keep_preferred_mode(s, m) {
+                self.store
+                    .put_session(&s.to_row())
+                    .map_err(|_| "Failed to update session permission mode".to_string())?;
+            }
         }
         if let Some(m) = applied.get("collaborationMode").and_then(Value::as_str) {
             s.collaboration_mode = Some(m.to_string());

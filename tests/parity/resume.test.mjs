@@ -257,3 +257,37 @@ test('a Pi resume completes on session-ready, and fails when the session ends be
     await h.stop();
   }
 });
+
+test('the permission mode is kept in metadata.preferredPermissionMode and outlives a hub restart', async () => {
+  let h = await startHub();
+  try {
+    let w = await web(h);
+    const c = await cliSession(h, { metadata: defaultMetadata({ claudeSessionId: 'cl-keep' }) });
+    const meta = async () => (await w.req('GET', `/api/sessions/${c.sid}`)).body.session;
+    c.alive({ permissionMode: 'acceptEdits' });
+    await c.ping();
+    let s = await meta();
+    assert.deepEqual([s.metadataVersion, s.metadata.preferredPermissionMode, s.permissionMode], [2, 'acceptEdits', 'acceptEdits']);
+    c.alive({ permissionMode: 'acceptEdits' });
+    await c.ping();
+    assert.equal((await meta()).metadataVersion, 2, 'an unchanged mode writes nothing');
+    c.alive({ permissionMode: 'plan' });
+    await c.ping();
+    s = await meta();
+    assert.deepEqual([s.metadataVersion, s.metadata.preferredPermissionMode], [3, 'plan']);
+    c.emit('session-end', { time: Date.now() });
+    await c.ping();
+    c.close();
+    h = await h.restart();
+    w = await web(h);
+    s = (await w.req('GET', `/api/sessions/${c.sid}`)).body.session;
+    assert.deepEqual([s.metadataVersion, s.metadata.preferredPermissionMode, s.permissionMode], [3, 'plan', 'plan']);
+    const m = await cliMachine(h);
+    await m.handleRpc('spawn-happy-session', () => ({ type: 'error', errorMessage: 'stand-in runner refuses' }));
+    const r = await w.req('POST', `/api/sessions/${c.sid}/resume`);
+    assert.equal(r.status, 500);
+    assert.equal(spawns(m)[0].permissionMode, 'plan');
+  } finally {
+    await h.stop();
+  }
+});
