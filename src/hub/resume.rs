@@ -17,8 +17,8 @@
 //!   forkSession:false}`: the SAME session id, the kept permission mode (the live one, else
 //!   `metadata.preferredPermissionMode`, which the hub writes — a metadata version of its own —
 //!   whenever the mode changes, so it outlives a restart), `resumeSessionId` =
-//!   `metadata.<flavor>SessionId`
-//!   when the agent ever started (a never-started session is spawned fresh without it).
+//!   `metadata.<flavor>SessionId` when the agent ever started (a never-started session is
+//!   spawned fresh without it).
 //! - A spawn failure answers 500 `{"error": <message>, "code":"resume_failed"}` (the spawn
 //!   reply mapping of spec/rest.md §3.26; an RPC timeout is "operation has timed out"). A
 //!   success waits up to [`RESUME_WAIT`] for the returned session to become active, then
