@@ -12,7 +12,10 @@
 #   3. POST /api/machines/:id/spawn starts a session (fake `claude` on PATH); SSE shows
 #      session-added; a web message reaches the agent and its reply comes back; archive
 #      ends the session process
-#   4. `hapi runner stop` ends the runner process
+#   4. `hapi resume <id>` of the archived session (GET /cli/sessions/resumable and
+#      …/:id/resume-target): the agent runs again in this terminal with `--resume <its own
+#      session id>`, under the SAME hapi session (no new session), which comes back active
+#   5. `hapi runner stop` ends the runner process
 #
 # Env: HAPID_BIN (default target/debug/hapid), HAPI_CLI_CACHE (default target/hapi-cli-cache),
 #      ALIVE_SECONDS (default 55), KEEP_WORKDIR=1 (keep the temp dir with all logs).
@@ -112,7 +115,7 @@ done
 
 runner_env() { # run the official CLI the way Appendix A does
   "${CLEAN_ENV[@]}" PATH="$W/fakebin:$PATH" CLAUDE_CONFIG_DIR="$W/claude-home" HAPI_HOME="$W/cli-home" \
-    HAPI_API_URL="$BASE" CLI_API_TOKEN="$TOKEN" "$@"
+    HAPI_API_URL="$BASE" CLI_API_TOKEN="$TOKEN" FAKE_CLAUDE_ARGS_LOG="$W/claude-args.log" "$@"
 }
 
 alive() { [ -n "${1:-}" ] && kill -0 "$1" 2>/dev/null; }
@@ -139,6 +142,8 @@ cat >"$W/fakebin/claude" <<'PY'
 import sys, json, uuid, os, time, re
 
 args = sys.argv[1:]
+with open(os.environ.get('FAKE_CLAUDE_ARGS_LOG') or os.devnull, 'a') as log:
+    log.write(json.dumps(args) + '\n')
 if '--version' in args:
     print('2.1.99 (Claude Code)'); sys.exit(0)
 sid = args[args.index('--resume') + 1] if '--resume' in args else str(uuid.uuid4())
@@ -193,6 +198,10 @@ for line in sys.stdin:
     t0 = time.time()
     c = m['message']['content']
     text = c if isinstance(c, str) else ' '.join(b.get('text', '') for b in c if isinstance(b, dict))
+    with open(transcript, 'a') as t:  # what Claude keeps, so `hapi resume` finds a conversation
+        t.write(json.dumps({"type": "user", "sessionId": sid, "uuid": str(uuid.uuid4()), "cwd": cwd,
+                            "timestamp": time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()),
+                            "message": {"role": "user", "content": text}}) + '\n')
     out({"type": "system", "subtype": "init", "cwd": cwd, "session_id": sid, "tools": ["Bash", "TodoWrite"],
          "mcp_servers": [], "model": "fake", "permissionMode": "default", "slash_commands": [],
          "apiKeySource": "none", "uuid": str(uuid.uuid4())})
@@ -373,6 +382,32 @@ if [ -n "$SID" ]; then
   fi
   check "session inactive after archive" \
     test "$(api GET "/api/sessions/$SID" | jget 'd.session.active')" = false
+
+  # hapi resume <id>: the CLI asks resumable / resume-target, then runs the agent here, in
+  # local mode, as the same hapi session (stdin at EOF: the fake agent ends at once).
+  CLAUDE_SID=$(api GET "/api/sessions/$SID" | jget 'd.session.metadata.claudeSessionId' 2>/dev/null)
+  check "the agent's own session id is in the metadata (claudeSessionId=${CLAUDE_SID:-none})" test -n "$CLAUDE_SID"
+  cli() { curl -s -m 40 "$BASE$1" -H "authorization: Bearer $TOKEN"; }
+  check "GET /cli/sessions/resumable lists $SID" \
+    test "$(cli /cli/sessions/resumable | jget "d.sessions.some(s => s.sessionId === '$SID' && s.agentSessionId === '$CLAUDE_SID')" 2>/dev/null)" = true
+  check "GET /cli/sessions/:id/resume-target names $SID" \
+    test "$(cli "/cli/sessions/$SID/resume-target" | jget "d.target.sessionId === '$SID' && d.target.directory === '$W/proj'" 2>/dev/null)" = true
+  N0=$(api GET /api/sessions | jget 'd.sessions.length')
+  ACTIVE0=$(grep -F "\"sessionId\":\"$SID\"" "$W/sse.log" | grep -cF '"active":true')
+  : >"$W/claude-args.log"
+  if (cd "$W/proj" && runner_env timeout 60 "$HAPI" resume "$SID" </dev/null >"$W/resume.out" 2>&1); then
+    pass "hapi resume $SID exited 0"
+  else
+    cat "$W/resume.out"
+    fail "hapi resume $SID failed"
+  fi
+  check "the agent ran again with --resume $CLAUDE_SID" \
+    node -e 'const l = require("fs").readFileSync(process.argv[1], "utf8").trim().split("\n").filter(Boolean).map(JSON.parse);
+      process.exit(l.some(a => a[a.indexOf("--resume") + 1] === process.argv[2]) ? 0 : 1)' "$W/claude-args.log" "$CLAUDE_SID"
+  ACTIVE1=$(grep -F "\"sessionId\":\"$SID\"" "$W/sse.log" | grep -cF '"active":true')
+  check "session $SID came back active during hapi resume (SSE active:true $ACTIVE0 → $ACTIVE1)" test "$ACTIVE1" -gt "$ACTIVE0"
+  N1=$(api GET /api/sessions | jget 'd.sessions.length')
+  check "hapi resume reused the session: no new session ($N0 → $N1)" test "$N1" = "$N0"
 fi
 
 # ---------------------------------------------------------------- runner stop

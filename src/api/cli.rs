@@ -10,14 +10,23 @@ use serde_json::{Value, json};
 
 /// Handles a `/cli/*` request. A wrong token is counted by the credential gate, which may
 /// hold the answer (`hub::gate`); the correct token is never refused.
-pub fn route(hub: &mut Hub, req: &Request, now: Now, ip: std::net::IpAddr) -> Response {
+pub fn route(
+    hub: &mut Hub,
+    conn: crate::app::ConnId,
+    req: &Request,
+    now: Now,
+    ip: std::net::IpAddr,
+) -> super::Outcome {
+    if let Some(out) = super::cli_resume::deferred(hub, conn, req, now) {
+        return out;
+    }
     let r = route_inner(hub, req, now);
     if r.status == 401 && r.body == br#"{"error":"Invalid token"}"# {
         hub.gate.failed(ip, now.mono);
     } else if r.status != 401 && crate::auth::token::is_weak(&hub.settings.cli_api_token) {
         hub.gate.weak_success(ip, now.mono);
     }
-    r.header("X-Hapi-Protocol-Version", "1")
+    super::Outcome::Reply(r.header("X-Hapi-Protocol-Version", "1"))
 }
 
 /// The namespace of the request's `Bearer` CLI token, or the 401 to answer.
@@ -88,6 +97,10 @@ fn route_inner(hub: &mut Hub, req: &Request, now: Now) -> Response {
                 Err(HubError::Store(e)) => store_failure(e),
                 Err(HubError::NotFound) => Response::error(404, "Session not found"),
             }
+        }
+        (_, ["sessions", "resumable"]) if get => super::cli_resume::resumable(hub, &ns, req),
+        (_, ["sessions", id, "resume-target"]) if get => {
+            super::cli_resume::resume_target(hub, &ns, id)
         }
         (_, ["sessions", id]) if get => {
             let Some(id) = path_param(id) else {

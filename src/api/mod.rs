@@ -6,6 +6,7 @@
 //! validate, call the hub, shape the answer.
 
 mod cli;
+mod cli_resume;
 mod cors;
 mod machines;
 mod resume;
@@ -194,7 +195,7 @@ impl Api {
                 return Outcome::Reply(self.cors.preflight(origin));
             }
             let out = if is_cli {
-                Outcome::Reply(cli::route(hub, req, now, ip))
+                cli::route(hub, conn, req, now, ip)
             } else {
                 web::route(self, hub, conn, req, now, ip)
             };

@@ -103,8 +103,9 @@ pub fn route(mut cx: Ctx<'_>, rest: &[&str]) -> Outcome {
             let ns = cx.caller.ns.clone();
             queue_answer(cx.hub.steer_message(cx.conn, &ns, &sid, &id, cx.now))
         }
-        ("POST", ["resume"]) => {
-            super::resume::resume(cx.hub, &cx.caller.ns, &cx.sid, cx.conn, cx.now)
+        ("POST", [op @ ("resume" | "reopen")]) => {
+            let reopen = *op == "reopen";
+            super::resume::resume(cx.hub, &cx.caller.ns, &cx.sid, reopen, cx.conn, cx.now)
         }
         (
             "POST",
@@ -218,6 +219,15 @@ pub fn route(mut cx: Ctx<'_>, rest: &[&str]) -> Outcome {
                 json!({"agent": agent}),
                 Shape::Verbatim200,
             )
+        }
+        (_, ["cursor-chat-store"]) if get => {
+            match cx
+                .hub
+                .cursor_chat_store(&cx.caller.ns, &cx.sid, cx.conn, cx.now)
+            {
+                Some(r) => reply(r),
+                None => Outcome::Deferred,
+            }
         }
         (_, ["skills"]) if get => cx.rpc("listSkills", json!({}), Shape::Verbatim200),
         (_, ["scratchlist", ..]) => super::scratchlist::route(&mut cx, rest),

@@ -153,6 +153,13 @@ pub fn event(
             }
             let _ = hub.session_alive(&sid, &p, now);
         }
+        "session-ready" => {
+            let Some(sid) = s("sid") else { return };
+            if let Err(d) = hub.check_session(&ns, &sid) {
+                return hub.emit_error(socket, d, "session", &sid);
+            }
+            hub.session_ready(&sid, now);
+        }
         "session-end" => {
             let Some(sid) = s("sid") else { return };
             if let Err(d) = hub.check_session(&ns, &sid) {

@@ -49,8 +49,12 @@ pub enum RpcThen {
         message_id: Option<i64>,
         approve: bool,
     },
-    /// The spawn of a resume: wait for the new session, then merge.
-    Resume { conn: ConnId, old: String },
+    /// The spawn of a resume or reopen, or the `handoff-local` call (see `hub::resume`).
+    Resume {
+        conn: ConnId,
+        old: String,
+        wait: super::resume::WaitFor,
+    },
     /// Nothing (fire and forget, e.g. Telegram-originated calls).
     Ignore,
     /// One socket's answer to a cancel or retry of a queued message (see `hub::queue`).
@@ -603,13 +607,14 @@ impl Hub {
             || p.get("thinking")
                 .is_some_and(|v| v.as_bool().unwrap_or(false));
         s.thinking_at = t;
+        let mut persist = false;
         if let Some(m) = p.get("permissionMode").and_then(Value::as_str) {
             s.permission_mode = Some(m.to_string());
+            persist |= super::resume::keep_preferred_mode(s, m);
         }
         if let Some(m) = p.get("collaborationMode").and_then(Value::as_str) {
             s.collaboration_mode = Some(m.to_string());
         }
-        let mut persist = false;
         if let Some(m) = p.get("model") {
             let m = m.as_str().map(str::to_string);
             if m != s.model && (m.is_some() || p.get("model").is_some_and(Value::is_null)) {
@@ -697,6 +702,7 @@ impl Hub {
         let ns = s.namespace.clone();
         self.events.publish(&ns, json!({"type": "session-updated", "sessionId": sid, "data": {"active": false, "thinking": false}}), &mut self.fx);
         self.notify_forget(sid);
+        self.resume_check(now);
     }
 
     /// `machine-alive` (spec/lifecycle.md §4.2).
@@ -880,7 +886,9 @@ impl Hub {
             } => {
                 self.telegram_decided(query_id, chat_id, message_id, approve, result.is_ok(), now);
             }
-            RpcThen::Resume { conn, old } => self.resume_spawned(conn, old, result, now),
+            RpcThen::Resume { conn, old, wait } => {
+                self.resume_spawned(conn, old, wait, result, now);
+            }
             RpcThen::Reply { conn, shape } => {
                 let resp: Response = self.rpc_shape(shape, result, now);
                 self.fx.push(Effect::Reply { conn, resp });

@@ -5,6 +5,7 @@
 //! drains the effects after the turn's commit, so nothing leaves before it is durable.
 
 pub mod cli;
+pub mod cursor_store;
 pub mod events;
 pub mod gate;
 pub mod maintenance;
@@ -351,6 +352,7 @@ impl Hub {
             self.events.publish(&ns, ev, &mut self.fx);
         }
         self.arm_expiry();
+        self.resume_check(now);
     }
 
     /// Arms the expiry timer for the earliest alive deadline, if any.

@@ -126,7 +126,8 @@ impl Session {
             active_at: r.active_at.unwrap_or(r.created_at),
             thinking: false,
             thinking_at: 0,
-            permission_mode: None,
+            // The mode a session last ran in outlives a restart (hub::resume).
+            permission_mode: crate::hub::resume::preferred_mode(&parse_json(&r.metadata)),
             collaboration_mode: None,
             alive_broadcast_at: None,
             alive_until: None,

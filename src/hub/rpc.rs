@@ -24,6 +24,8 @@ pub enum Shape {
     Spawn,
     /// paths/exists: `{"exists":{…}}`; failure → 500.
     PathsExists,
+    /// cursor-chat-store: `{onDisk, store}`; anything else → 502 (`hub::cursor_store`).
+    CursorStore,
     /// steer-queued-message: always 200 with a status object (CONTRACT.md §5.2).
     Steer { local_id: String },
     /// rewind-conversation: truncate and announce; failure → 409 `{"error","hydrateFailed"}`.
@@ -76,6 +78,7 @@ impl Hub {
             },
             Shape::Files { limit } => Response::json(200, &files_reply(result, limit)),
             Shape::Spawn => Response::json(200, &spawn_reply(result)),
+            Shape::CursorStore => super::cursor_store::store_answer(result),
             Shape::PathsExists => match result {
                 Ok(v) => match v.get("exists").and_then(Value::as_object) {
                     Some(m) => {
@@ -103,6 +106,11 @@ impl Hub {
         let s = self.sessions.get_mut(sid).ok_or("Session not found")?;
         if let Some(m) = applied.get("permissionMode").and_then(Value::as_str) {
             s.permission_mode = Some(m.to_string());
+            if super::resume::keep_preferred_mode(s, m) {
+                self.store
+                    .put_session(&s.to_row())
+                    .map_err(|_| "Failed to update session permission mode".to_string())?;
+            }
         }
         if let Some(m) = applied.get("collaborationMode").and_then(Value::as_str) {
             s.collaboration_mode = Some(m.to_string());
@@ -187,7 +195,12 @@ pub fn spawn_reply(result: Result<Value, String>) -> Value {
     {
         return json!({"type": "error", "message": m});
     }
-    json!({"type": "error", "message": format!("Unexpected spawn result: {r}")})
+    // A bare string answer reads as itself (observed on v0.30.7: "Unexpected spawn result: garbage").
+    let shown = match &r {
+        Value::String(t) => t.clone(),
+        other => other.to_string(),
+    };
+    json!({"type": "error", "message": format!("Unexpected spawn result: {shown}")})
 }
 
 #[cfg(test)]

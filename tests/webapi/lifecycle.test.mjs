@@ -1,7 +1,8 @@
 // Rename, delete and resume (spec/rest.md §3.3, §3.9, §3.10; spec/storage.md §3.7): rename keeps
 // unknown metadata keys in storage; delete is refused while active, then removes the session and
-// its messages; resume spawns through a runner (a socket.io client with machineId) that creates a
-// NEW session, and the old history becomes the first seqs of the new one.
+// its messages; resume spawns through a runner (a socket.io client with machineId) asking for the
+// SAME session id (existingSessionId, as the official hub v0.30.7; tests/parity/resume.test.mjs);
+// a runner that answers with a NEW session gets the old history as the first seqs of the new one.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -189,7 +190,7 @@ async function endedSession(metadata, { model } = {}) {
   return g;
 }
 
-test('resume: runner spawns a NEW session; old history becomes its first seqs; SSE session-removed (old)', { timeout: 30000 }, async () => {
+test('resume: a runner answering a NEW session id gets the old one merged in; old history becomes its first seqs; SSE session-removed (old)', { timeout: 30000 }, async () => {
   const rr = await resumingRunner();
   const sse = await openSse(h, { token: jwt, all: 'true' });
   try {
@@ -213,6 +214,9 @@ test('resume: runner spawns a NEW session; old history becomes its first seqs; S
       agent: 'claude',
       model: 'opus',
       resumeSessionId: 'c-123',
+      existingSessionId: old.id,
+      sessionId: old.id,
+      forkSession: false,
     });
 
     // History: old 1..3 first, then the new session's own message as 4.
@@ -288,18 +292,13 @@ test('resume: the runner re-registers the same session (same tag) → success wi
   }
 });
 
-test('resume refusals: missing path, missing resume id (per flavor), no machine online, spawn error', { timeout: 30000 }, async () => {
+// A session without an agent session id is no refusal any more: v0.30.7 spawns it fresh
+// (tests/parity/resume.test.mjs "a never-started session").
+test('resume refusals: missing path, no machine online, spawn error', { timeout: 30000 }, async () => {
   let s = await createSession(h, { metadata: { host: 'webapi-host', claudeSessionId: 'c' } });
   let r = await post(`/api/sessions/${s.id}/resume`);
-  assert.equal(r.status, 500);
+  assert.equal(r.status, 409);
   assert.deepEqual(r.body, { error: 'Session metadata missing path', code: 'resume_unavailable' });
-  s = await createSession(h, { metadata: defaultMetadata({ codexSessionId: 'x' }) }); // claude flavor: needs claudeSessionId
-  r = await post(`/api/sessions/${s.id}/resume`);
-  assert.equal(r.status, 500);
-  assert.deepEqual(r.body, { error: 'Resume session ID unavailable', code: 'resume_unavailable' });
-  s = await createSession(h, { metadata: defaultMetadata({ flavor: 'codex', claudeSessionId: 'x', codexSessionId: '' }) });
-  r = await post(`/api/sessions/${s.id}/resume`);
-  assert.deepEqual(r.body, { error: 'Resume session ID unavailable', code: 'resume_unavailable' });
 
   // No runner online at all in this namespace (other tests' runners are closed by now, but use a
   // namespace of its own to be sure).
@@ -332,6 +331,9 @@ test('resume refusals: missing path, missing resume id (per flavor), no machine 
       directory: defaultMetadata().path,
       agent: 'gemini',
       resumeSessionId: 'g-1',
+      existingSessionId: s.id,
+      sessionId: s.id,
+      forkSession: false,
     });
   } finally {
     runner.close();
