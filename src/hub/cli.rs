@@ -609,6 +609,7 @@ impl Hub {
         if let Some(m) = p.get("collaborationMode").and_then(Value::as_str) {
             s.collaboration_mode = Some(m.to_string());
         }
+        let settings_changed = super::agents::alive_settings(s, p);
         let mut persist = false;
         if let Some(m) = p.get("model") {
             let m = m.as_str().map(str::to_string);
@@ -638,6 +639,7 @@ impl Hub {
             || pm != s.permission_mode
             || cm != s.collaboration_mode
             || model != s.model
+            || settings_changed
             || throttle_passed(s.alive_broadcast_at, now.mono);
         if changed {
             s.alive_broadcast_at = Some(now.mono);
@@ -652,6 +654,10 @@ impl Hub {
                     o.insert("permissionMode".into(), json!(m));
                 }
                 o.insert("model".into(), json!(s.model));
+                if settings_changed {
+                    o.insert("serviceTier".into(), json!(s.service_tier));
+                    o.insert("copilotAgentMode".into(), json!(s.copilot_agent_mode));
+                }
                 if let Some(m) = s
                     .collaboration_mode
                     .as_deref()
@@ -881,6 +887,10 @@ impl Hub {
                 self.telegram_decided(query_id, chat_id, message_id, approve, result.is_ok(), now);
             }
             RpcThen::Resume { conn, old } => self.resume_spawned(conn, old, result, now),
+            RpcThen::Reply {
+                conn,
+                shape: super::rpc::Shape::Files { limit, sid },
+            } => self.files_listed(conn, limit, &sid, result, now),
             RpcThen::Reply { conn, shape } => {
                 let resp: Response = self.rpc_shape(shape, result, now);
                 self.fx.push(Effect::Reply { conn, resp });
