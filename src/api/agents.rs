@@ -37,7 +37,8 @@
 //! /api/machines/:id/{agy,pi,codex,opencode,grok,copilot,cursor}-models` and
 //! `opencode-model-variants`: the machine RPC (see [`MACHINE_LISTS`]); the `*ForCwd` ones
 //! need `?cwd` (`400 "cwd query parameter is required"`); codex-models and
-//! opencode-model-variants answer a missing handler with `503 … "code":"rpc_target_missing"`.
+//! pi-models and opencode-model-variants answer a missing handler with `503 …
+//! "code":"rpc_target_missing"`.
 //!
 //! Machine routes: `POST …/list-directory {path, includeHidden?}` → RPC `list-directory`;
 //! `PATCH /api/machines/:id {displayName}` (trimmed; empty removes it; at most 64 chars);
@@ -396,7 +397,7 @@ fn metadata_commands(metadata: &Value) -> Vec<String> {
 /// optional (`Some(false)`) or not passed (`None`), whether a missing handler is a 503.
 pub const MACHINE_LISTS: &[(&str, &str, Option<bool>, bool)] = &[
     ("agy-models", "listAgyModels", None, false),
-    ("pi-models", "listPiModelsForMachine", None, false),
+    ("pi-models", "listPiModelsForMachine", None, true),
     ("codex-models", "listCodexModels", None, true),
     (
         "opencode-models",
