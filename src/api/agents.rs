@@ -16,12 +16,14 @@
 //! becomes interactive); `startingMode` remote|pty. Anything else (also `null`) →
 //! `400 Invalid body`. RPC `spawn-happy-session` gets the given keys plus `forkSession:false`.
 //!
-//! Session settings (all need an active session: `409 session_inactive`; RPC
+//! Session settings (all but permission-mode need an active session: `409 session_inactive`; RPC
 //! `set-session-config` with the one key; the reply's `applied` object is applied, and a
 //! reply without it is `409 "Missing applied session config, got: <reply>"`):
-//! - `permission-mode {mode}`: per-flavor table ([`permission_modes`]); a flavor with none
-//!   (pi, dsh) → 400 "Permission mode not supported for session flavor".
-//! - `model {model}`: string (trimmed, non-empty) or null; every flavor but dsh.
+//! - `permission-mode {mode}`: per-flavor table ([`permission_modes`]; an unknown flavor is
+//!   Claude); a flavor with none (pi, dsh) → 400 "Permission mode not supported for session
+//!   flavor". On an inactive session no RPC: the mode becomes `metadata.preferredPermissionMode`
+//!   (a metadata write, `session-updated`) and the answer is `{"ok":true}`.
+//! - `model {model}`: string (trimmed, non-empty) or null; every known flavor but dsh.
 //! - `effort {effort}`: same value rule; claude, grok, pi.
 //! - `model-reasoning-effort {modelReasoningEffort}`: same value rule; codex, opencode.
 //! - `service-tier {serviceTier}`: standard|fast; codex ("Fast mode").
@@ -39,6 +41,11 @@
 //! need `?cwd` (`400 "cwd query parameter is required"`); codex-models and
 //! pi-models and opencode-model-variants answer a missing handler with `503 …
 //! "code":"rpc_target_missing"`.
+//!
+//! Session file routes (answers in `hub::agents`): `GET …/generated-images/:imageId` (RPC
+//! `readGeneratedImage {id}`), `GET …/slash-commands` (RPC `listSlashCommands {agent}` merged
+//! with `metadata.slashCommands`), `GET …/files` (RPC `ripgrep` with `fileSearch {query,
+//! limit}`, then `statFiles {paths}`).
 //!
 //! Machine routes: `POST …/list-directory {path, includeHidden?}` → RPC `list-directory`;
 //! `PATCH /api/machines/:id {displayName}` (trimmed; empty removes it; at most 64 chars);
@@ -290,7 +297,8 @@ pub fn session_route(cx: &mut Ctx<'_>, rest: &[&str]) -> Option<Outcome> {
                     let Some(v) = text_or_null(b.get(*what)) else {
                         return Some(bad_body());
                     };
-                    if *what == "model" && flavor == "dsh" {
+                    if *what == "model" && (flavor == "dsh" || !FLAVORS.contains(&flavor.as_str()))
+                    {
                         return Some(refuse("Model selection is not supported for this session"));
                     }
                     if *what == "effort" && !["claude", "grok", "pi"].contains(&flavor.as_str()) {
@@ -344,9 +352,6 @@ pub fn session_route(cx: &mut Ctx<'_>, rest: &[&str]) -> Option<Outcome> {
                     }
                 }
                 "permission-mode" => {
-                    if !active {
-                        return Some(Outcome::Reply(Response::error(409, "Session is inactive")));
-                    }
                     let Some(mode) = b
                         .get("mode")
                         .and_then(Value::as_str)
@@ -360,6 +365,18 @@ pub fn session_route(cx: &mut Ctx<'_>, rest: &[&str]) -> Option<Outcome> {
                     }
                     if !modes.contains(&mode) {
                         return Some(refuse("Invalid permission mode for session flavor"));
+                    }
+                    if !active {
+                        let sid = cx.sid.clone();
+                        return Some(Outcome::Reply(
+                            match cx.hub.prefer_permission_mode(&sid, mode) {
+                                Ok(()) => Response::json(200, &json!({"ok": true})),
+                                Err(e) => {
+                                    crate::log::warn(&format!("permission mode: {e}"));
+                                    Response::error(500, "Failed to update session metadata")
+                                }
+                            },
+                        ));
                     }
                     ("permissionMode", json!(mode))
                 }

@@ -91,7 +91,8 @@ pub fn route(mut cx: Ctx<'_>, rest: &[&str]) -> Outcome {
         ("POST", ["resume"]) => {
             super::resume::resume(cx.hub, &cx.caller.ns, &cx.sid, cx.conn, cx.now)
         }
-        ("POST", ["abort" | "archive" | "switch" | "collaboration-mode"]) if !active => inactive(),
+        ("POST", ["collaboration-mode"]) if !active => reply(session_inactive()),
+        ("POST", ["abort" | "archive" | "switch"]) if !active => inactive(),
         ("POST", ["abort"]) => cx.rpc(
             "abort",
             json!({"reason": "User aborted via Telegram Bot"}),

@@ -281,3 +281,32 @@ pub(super) fn alive_settings(s: &mut super::model::Session, p: &Value) -> bool {
     }
     before != (s.service_tier.clone(), s.copilot_agent_mode.clone())
 }
+
+impl Hub {
+    /// `permission-mode` on an inactive session: the mode is kept as
+    /// `metadata.preferredPermissionMode` (for the next start) and as the session's mode.
+    pub fn prefer_permission_mode(&mut self, sid: &str, mode: &str) -> Result<(), String> {
+        let s = self.sessions.get_mut(sid).ok_or("Session not found")?;
+        let before = s.clone();
+        let mut meta = match &s.metadata {
+            Value::Object(o) => o.clone(),
+            _ => Map::new(),
+        };
+        meta.insert("preferredPermissionMode".into(), json!(mode));
+        s.metadata = Value::Object(meta);
+        s.metadata_version += 1;
+        s.seq += 1;
+        s.permission_mode = Some(mode.to_string());
+        if let Err(e) = self.store.put_session(&s.to_row()) {
+            *s = before;
+            return Err(e.to_string());
+        }
+        let (ns, full) = (s.namespace.clone(), s.to_json());
+        self.events.publish(
+            &ns,
+            json!({"type": "session-updated", "sessionId": sid, "data": full}),
+            &mut self.fx,
+        );
+        Ok(())
+    }
+}

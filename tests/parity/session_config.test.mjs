@@ -187,3 +187,55 @@ test('session settings: the applied values and session-alive fields show in the 
     await h.stop();
   }
 });
+
+test('permission-mode on an inactive session: kept as metadata.preferredPermissionMode, no RPC', async () => {
+  const h = await startHub();
+  try {
+    const w = await web(h);
+    const c = await session(h, 'codex');
+    c.emit('session-end', { time: Date.now() });
+    await c.ping();
+    await sleep(200);
+    const sse = await w.sse({ all: 'true' });
+    await sse.next((e) => e.type === 'connection-changed');
+    let r = await w.req('POST', `/api/sessions/${c.sid}/permission-mode`, { mode: 'yolo' });
+    assert.deepEqual([r.status, r.body], [200, { ok: true }]);
+    const e = await sse.next((x) => x.type === 'session-updated' && x.sessionId === c.sid);
+    assert.equal(e.data.metadata.preferredPermissionMode, 'yolo');
+    // The flavor table still applies.
+    r = await w.req('POST', `/api/sessions/${c.sid}/permission-mode`, { mode: 'acceptEdits' });
+    assert.deepEqual([r.status, r.body], [400, { error: 'Invalid permission mode for session flavor' }]);
+    const s = (await w.req('GET', `/api/sessions/${c.sid}`)).body.session;
+    assert.equal(s.metadata.preferredPermissionMode, 'yolo');
+    assert.equal(s.permissionMode, 'yolo');
+    assert.equal(s.metadataVersion, 2);
+    assert.equal(c.rpcCalls.length, 0);
+    r = await w.req('POST', `/api/sessions/${c.sid}/collaboration-mode`, { mode: 'plan' });
+    assert.deepEqual([r.status, r.body], [409, { error: 'Session is inactive', code: 'session_inactive' }]);
+    r = await w.req('POST', `/api/sessions/${c.sid}/model`, { model: 'x' });
+    assert.deepEqual([r.status, r.body], [409, { error: 'Session is inactive', code: 'session_inactive' }]);
+  } finally {
+    await h.stop();
+  }
+});
+
+test('an unknown flavor is Claude for permission modes but may not change its model or effort', async () => {
+  const h = await startHub();
+  try {
+    const w = await web(h);
+    const c = await session(h, 'bogus');
+    let r = await w.req('POST', `/api/sessions/${c.sid}/permission-mode`, { mode: 'acceptEdits' });
+    assert.deepEqual([r.status, r.body], [200, { ok: true }]);
+    r = await w.req('POST', `/api/sessions/${c.sid}/model`, { model: 'x' });
+    assert.deepEqual([r.status, r.body], [400, { error: 'Model selection is not supported for this session' }]);
+    r = await w.req('POST', `/api/sessions/${c.sid}/effort`, { effort: 'high' });
+    assert.deepEqual([r.status, r.body], [400, { error: 'Effort selection is not supported for this session type' }]);
+    // No flavor at all is Claude.
+    const none = await cliSession(h, { metadata: { path: '/p', host: 'h' } });
+    await none.handleRpc('set-session-config', (p) => ({ applied: p }));
+    r = await w.req('POST', `/api/sessions/${none.sid}/effort`, { effort: 'high' });
+    assert.deepEqual([r.status, r.body], [200, { ok: true }]);
+  } finally {
+    await h.stop();
+  }
+});

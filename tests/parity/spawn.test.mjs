@@ -62,7 +62,12 @@ test('spawn: every option is forwarded; copilotAgentMode fleet becomes interacti
     // permissionMode is any mode of any flavor (not checked against the agent).
     ({ r, calls } = await spawn({ directory: '/tmp/p', agent: 'claude', permissionMode: 'yolo' }));
     assert.equal(calls[0].params.permissionMode, 'yolo');
-    // effort and modelReasoningEffort are free strings.
+    // No agent is Claude.
+    ({ r, calls } = await spawn({ directory: '/tmp/p' }));
+    assert.deepEqual(calls[0].params, { type: 'spawn-in-directory', directory: '/tmp/p', agent: 'claude', forkSession: false });
+    // effort and modelReasoningEffort are free strings (even empty).
+    ({ r, calls } = await spawn({ directory: '/tmp/p', effort: '' }));
+    assert.equal(calls[0].params.effort, '');
     ({ r, calls } = await spawn({ directory: '/tmp/p', agent: 'codex', effort: 'bogus', modelReasoningEffort: 'minimal' }));
     assert.equal(calls[0].params.effort, 'bogus');
     assert.equal(calls[0].params.modelReasoningEffort, 'minimal');
@@ -77,7 +82,7 @@ test('spawn: option values outside the official sets are 400 Invalid body, nothi
     const bad = [
       ['permissionMode', 'bogus'], ['permissionMode', null], ['serviceTier', 'priority'], ['serviceTier', null],
       ['collaborationMode', 'bogus'], ['copilotAgentMode', 'bogus'], ['startingMode', 'local'], ['startingMode', 'bogus'],
-      ['model', 5], ['effort', null], ['yolo', 'x'], ['sessionType', 'bogus'], ['directory', ''],
+      ['model', 5], ['model', null], ['worktreeName', null], ['effort', null], ['yolo', 'x'], ['sessionType', 'bogus'], ['directory', ''],
     ];
     for (const [k, v] of bad) {
       const { r, calls } = await spawn({ directory: '/tmp/p', agent: 'codex', [k]: v });

@@ -69,7 +69,12 @@ fn spawn_checks_the_runner_then_the_body_and_forwards_every_option() {
 }
 
 /// flavor, route, body, the immediate answer (`None`: the RPC is sent).
-type Case = (&'static str, &'static str, Value, Option<(u16, &'static str)>);
+type Case = (
+    &'static str,
+    &'static str,
+    Value,
+    Option<(u16, &'static str)>,
+);
 
 #[test]
 fn session_settings_follow_the_flavor_tables() {
