@@ -287,7 +287,17 @@ pub fn session_route(cx: &mut Ctx<'_>, rest: &[&str]) -> Option<Outcome> {
             }
             Some(cx.rpc(rpc, json!({}), Shape::ModelList { target_code: false }))
         }
-        ("POST", [what]) => {
+        (
+            "POST",
+            [
+                what @ ("model"
+                | "effort"
+                | "model-reasoning-effort"
+                | "service-tier"
+                | "copilot-agent-mode"
+                | "permission-mode"),
+            ],
+        ) => {
             let b = json_body(cx.req);
             let (key, value) = match *what {
                 "model" | "effort" => {

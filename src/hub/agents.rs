@@ -310,3 +310,76 @@ impl Hub {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body(r: &Response) -> Value {
+        serde_json::from_slice(&r.body).unwrap_or(Value::Null)
+    }
+
+    #[test]
+    fn slash_commands_merge_in_metadata_order() {
+        let rpc = Ok(json!({"success": true, "commands": [
+            {"name": "compact", "description": "C", "source": "builtin"},
+            {"name": "x", "source": "user"}]}));
+        let r = slash_reply(rpc, vec!["compact".into(), "init".into()]);
+        assert_eq!(
+            body(&r),
+            json!({"success": true, "commands": [
+                {"name": "compact", "description": "C", "source": "builtin"},
+                {"name": "init", "source": "builtin"},
+                {"name": "x", "source": "user"}]})
+        );
+        let r = slash_reply(Err("gone".into()), vec!["a".into()]);
+        assert_eq!(
+            body(&r),
+            json!({"success": true, "commands": [{"name": "a", "source": "builtin"}]})
+        );
+        let r = slash_reply(Ok(json!({"success": false, "error": "e"})), vec![]);
+        assert_eq!(body(&r), json!({"success": false, "error": "e"}));
+    }
+
+    #[test]
+    fn images_are_bytes_or_404() {
+        let ok = image_reply(Ok(
+            json!({"success": true, "content": "AAH/", "mimeType": "image/png"}),
+        ));
+        assert_eq!((ok.status, ok.body.as_ref()), (200, &[0u8, 1, 255][..]));
+        assert!(
+            ok.headers
+                .iter()
+                .any(|(k, v)| *k == "Content-Type" && v == "image/png")
+        );
+        for bad in [
+            Ok(json!("garbage")),
+            Ok(json!({"success": true, "content": "!!not base64"})),
+            Ok(json!({"success": true})),
+            Err("timeout".to_string()),
+        ] {
+            assert_eq!(image_reply(bad).status, 404);
+        }
+        let huge = "A".repeat(IMAGE_MAX / 3 * 4 + 8);
+        let r = image_reply(Ok(json!({"success": true, "content": huge})));
+        assert_eq!(
+            body(&r),
+            json!({"success": false, "error": "Generated image too large"})
+        );
+    }
+
+    #[test]
+    fn stat_entries_add_size_and_time() {
+        let listed = json!({"success": true, "files": [{"fullPath": "a"}, {"fullPath": "b"}]});
+        let stat =
+            Ok(json!({"success": true, "entries": [{"path": "a", "size": 1, "modified": 2}]}));
+        assert_eq!(
+            body(&files_stat_reply(listed.clone(), stat)),
+            json!({"success": true, "files": [{"fullPath": "a", "size": 1, "modified": 2}, {"fullPath": "b"}]})
+        );
+        assert_eq!(
+            body(&files_stat_reply(listed.clone(), Err("x".into()))),
+            listed
+        );
+    }
+}

@@ -197,3 +197,33 @@ test('slash-commands: metadata.slashCommands merged with the RPC list, and the f
     await h.stop();
   }
 });
+
+test('an RPC that never answers: after 30 s each route gives its failure answer', async () => {
+  const h = await startHub();
+  h.requestTimeoutMs = 90000;
+  try {
+    const w = await web(h);
+    const never = () => new Promise(() => {});
+    const c = await cliSession(h, { metadata: defaultMetadata({ flavor: 'codex' }) });
+    for (const n of ['set-session-config', 'listCodexModels', 'readGeneratedImage']) await c.handleRpc(n, never);
+    const m = await cliMachine(h, { metadata: runner() });
+    for (const n of ['listAgyModels', 'list-directory']) await m.handleRpc(n, never);
+    const t0 = Date.now();
+    const [config, sessionList, machineList, dir, image] = await Promise.all([
+      w.req('POST', `/api/sessions/${c.sid}/service-tier`, { serviceTier: 'fast' }),
+      w.req('GET', `/api/sessions/${c.sid}/codex-models`),
+      w.req('GET', `/api/machines/${m.id}/agy-models`),
+      w.req('POST', `/api/machines/${m.id}/list-directory`, { path: '/' }),
+      imageGet(h, w, c.sid, 'x'),
+    ]);
+    assert.ok(Date.now() - t0 >= 29000, 'answered only at the RPC deadline');
+    const timedOut = 'operation has timed out';
+    assert.deepEqual([config.status, config.body], [409, { error: timedOut }]);
+    assert.deepEqual([sessionList.status, sessionList.body], [500, { success: false, error: timedOut }]);
+    assert.deepEqual([machineList.status, machineList.body], [500, { success: false, error: timedOut }]);
+    assert.deepEqual([dir.status, dir.body], [500, { error: timedOut }]);
+    assert.deepEqual([image.status, JSON.parse(image.bytes.toString())], [404, { success: false, error: timedOut }]);
+  } finally {
+    await h.stop();
+  }
+});
