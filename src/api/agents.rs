@@ -30,7 +30,11 @@
 //! - `copilot-agent-mode {mode}`: interactive|plan|autopilot|fleet(→interactive); copilot.
 //!
 //! For model and effort the body is checked before the flavor, for the others the flavor
-//! first (as observed).
+//! first (as observed). An applied permission mode (also one a `session-alive` reports) and
+//! an applied Copilot agent mode are kept as `metadata.preferredPermissionMode` /
+//! `preferredCopilotAgentMode` (a metadata version each time one changes). Deviation: the
+//! official hub applies `applied.permissionMode` only on the permission-mode route; hapid
+//! applies what any route's reply says was applied.
 //!
 //! Model lists: session-scoped `GET …/{codex,opencode,grok,copilot,cursor,pi}-models`,
 //! `opencode-reasoning-effort-options`, `grok-reasoning-effort-options`: flavor check

@@ -5,7 +5,7 @@
 //! JWT middleware, the `/api/*` routes, then the web app. Adapters here stay thin: parse,
 //! validate, call the hub, shape the answer.
 
-mod agents;
+pub(crate) mod agents;
 mod cli;
 mod cors;
 mod machines;

@@ -239,11 +239,47 @@ pub(super) fn slash_reply(result: Result<Value, String>, meta: Vec<String>) -> R
     Response::json(200, &json!({"success": true, "commands": out}))
 }
 
+/// Sets `metadata.<key>` (the session's preferred mode for its next start) when it differs;
+/// true when it changed (the metadata version moved on).
+fn prefer(s: &mut super::model::Session, key: &str, value: &str) -> bool {
+    if s.metadata.get(key).and_then(Value::as_str) == Some(value) {
+        return false;
+    }
+    let mut meta = match &s.metadata {
+        Value::Object(o) => o.clone(),
+        _ => Map::new(),
+    };
+    meta.insert(key.into(), json!(value));
+    s.metadata = Value::Object(meta);
+    s.metadata_version += 1;
+    true
+}
+
+/// The preferred-mode keys of the metadata and the values they take.
+const PREFERRED: [(&str, &str, &[&str]); 2] = [
+    (
+        "permissionMode",
+        "preferredPermissionMode",
+        crate::api::agents::ALL_MODES,
+    ),
+    (
+        "copilotAgentMode",
+        "preferredCopilotAgentMode",
+        &["interactive", "plan", "autopilot"],
+    ),
+];
+
 /// Applies the `effort`, `modelReasoningEffort`, `serviceTier` and `copilotAgentMode` of a
-/// `set-session-config` reply's `applied` (a string sets, null clears); true when a stored
-/// field (effort, reasoning effort) changed.
+/// `set-session-config` reply's `applied` (a string sets, null clears), and keeps an applied
+/// permission or Copilot agent mode as the metadata's preferred one, as the official hub
+/// does; true when a stored field changed.
 pub(super) fn apply_settings(s: &mut super::model::Session, applied: &Map<String, Value>) -> bool {
     let mut stored = false;
+    for (key, meta_key, allowed) in PREFERRED {
+        if let Some(v) = applied.get(key).and_then(Value::as_str) {
+            stored |= allowed.contains(&v) && prefer(s, meta_key, v);
+        }
+    }
     for (key, slot) in [
         ("effort", &mut s.effort),
         ("modelReasoningEffort", &mut s.model_reasoning_effort),
@@ -268,8 +304,14 @@ pub(super) fn apply_settings(s: &mut super::model::Session, applied: &Map<String
 }
 
 /// The `serviceTier` and `copilotAgentMode` of a `session-alive` payload (memory only, as
-/// the official hub keeps them: a string sets, `null` clears the tier); true when changed.
-pub(super) fn alive_settings(s: &mut super::model::Session, p: &Value) -> bool {
+/// the official hub keeps them: a string sets, `null` clears the tier), and its permission
+/// mode as `metadata.preferredPermissionMode` (stored). Returns (changed, stored).
+pub(super) fn alive_settings(s: &mut super::model::Session, p: &Value) -> (bool, bool) {
+    let stored = p
+        .get("permissionMode")
+        .and_then(Value::as_str)
+        .filter(|m| crate::api::agents::ALL_MODES.contains(m))
+        .is_some_and(|m| prefer(s, "preferredPermissionMode", m));
     let before = (s.service_tier.clone(), s.copilot_agent_mode.clone());
     match p.get("serviceTier") {
         Some(Value::String(t)) => s.service_tier = Some(t.clone()),
@@ -279,7 +321,8 @@ pub(super) fn alive_settings(s: &mut super::model::Session, p: &Value) -> bool {
     if let Some(m) = p.get("copilotAgentMode").and_then(Value::as_str) {
         s.copilot_agent_mode = Some(m.to_string());
     }
-    before != (s.service_tier.clone(), s.copilot_agent_mode.clone())
+    let changed = before != (s.service_tier.clone(), s.copilot_agent_mode.clone());
+    (changed, stored)
 }
 
 impl Hub {
@@ -288,13 +331,7 @@ impl Hub {
     pub fn prefer_permission_mode(&mut self, sid: &str, mode: &str) -> Result<(), String> {
         let s = self.sessions.get_mut(sid).ok_or("Session not found")?;
         let before = s.clone();
-        let mut meta = match &s.metadata {
-            Value::Object(o) => o.clone(),
-            _ => Map::new(),
-        };
-        meta.insert("preferredPermissionMode".into(), json!(mode));
-        s.metadata = Value::Object(meta);
-        s.metadata_version += 1;
+        prefer(s, "preferredPermissionMode", mode);
         s.seq += 1;
         s.permission_mode = Some(mode.to_string());
         if let Err(e) = self.store.put_session(&s.to_row()) {

@@ -609,8 +609,7 @@ impl Hub {
         if let Some(m) = p.get("collaborationMode").and_then(Value::as_str) {
             s.collaboration_mode = Some(m.to_string());
         }
-        let settings_changed = super::agents::alive_settings(s, p);
-        let mut persist = false;
+        let (settings_changed, mut persist) = super::agents::alive_settings(s, p);
         if let Some(m) = p.get("model") {
             let m = m.as_str().map(str::to_string);
             if m != s.model && (m.is_some() || p.get("model").is_some_and(Value::is_null)) {

@@ -239,3 +239,31 @@ test('an unknown flavor is Claude for permission modes but may not change its mo
     await h.stop();
   }
 });
+
+test('an applied permission or Copilot agent mode and an alive permission mode become the preferred ones in metadata', async () => {
+  const h = await startHub();
+  try {
+    const w = await web(h);
+    const c = await session(h, 'codex');
+    await w.req('POST', `/api/sessions/${c.sid}/permission-mode`, { mode: 'yolo' });
+    let s = (await w.req('GET', `/api/sessions/${c.sid}`)).body.session;
+    assert.deepEqual([s.metadata.preferredPermissionMode, s.metadataVersion, s.permissionMode], ['yolo', 2, 'yolo']);
+    c.alive({ permissionMode: 'read-only' });
+    await c.ping();
+    await sleep(200);
+    s = (await w.req('GET', `/api/sessions/${c.sid}`)).body.session;
+    assert.deepEqual([s.metadata.preferredPermissionMode, s.metadataVersion, s.permissionMode], ['read-only', 3, 'read-only']);
+    // The same mode again changes nothing.
+    c.alive({ permissionMode: 'read-only' });
+    await c.ping();
+    await sleep(200);
+    s = (await w.req('GET', `/api/sessions/${c.sid}`)).body.session;
+    assert.equal(s.metadataVersion, 3);
+    const cp = await session(h, 'copilot');
+    await w.req('POST', `/api/sessions/${cp.sid}/copilot-agent-mode`, { mode: 'plan' });
+    s = (await w.req('GET', `/api/sessions/${cp.sid}`)).body.session;
+    assert.deepEqual([s.metadata.preferredCopilotAgentMode, s.metadataVersion, s.copilotAgentMode], ['plan', 2, 'plan']);
+  } finally {
+    await h.stop();
+  }
+});
