@@ -9,8 +9,6 @@ use crate::hub::rpc::Shape;
 use crate::store::PushRow;
 use serde_json::{Value, json};
 
-const AGENTS: &[&str] = &["claude", "codex", "cursor", "gemini", "opencode"];
-
 /// `GET /api/machines`: the caller's online machines.
 pub fn list(hub: &Hub, caller: &Caller) -> Response {
     let mut list: Vec<&crate::hub::model::Machine> = hub
@@ -36,11 +34,19 @@ pub fn action(
     if hub.machine(&caller.ns, id).is_err() {
         return Outcome::Reply(Response::error(404, "Machine not found"));
     }
+    if (what == "spawn" || what == "agent-availability")
+        && !super::agents::runner_current(hub, &caller.ns, id)
+    {
+        return Outcome::Reply(match what {
+            "spawn" => super::agents::spawn_upgrade_required(),
+            _ => super::agents::availability_upgrade_required(),
+        });
+    }
     let b = json_body(req);
     let (name, params, shape) = match what {
         "agent-availability" => ("agent-availability", json!({}), Shape::Verbatim500),
         "spawn" => {
-            let Some(params) = spawn_params(&b) else {
+            let Some(params) = super::agents::spawn_params(&b) else {
                 return Outcome::Reply(Response::error(400, "Invalid body"));
             };
             ("spawn-happy-session", params, Shape::Spawn)
@@ -79,34 +85,6 @@ pub fn action(
     let then = RpcThen::Reply { conn, shape };
     hub.rpc_call(&caller.ns, format!("{id}:{name}"), &params, then, now);
     Outcome::Deferred
-}
-
-/// Validates the spawn body (spec/rest.md §3.26) into RPC params.
-fn spawn_params(b: &Value) -> Option<Value> {
-    let dir = b.get("directory")?.as_str().filter(|d| !d.is_empty())?;
-    let agent = match b.get("agent") {
-        None => "claude",
-        Some(a) => a.as_str().filter(|a| AGENTS.contains(a))?,
-    };
-    let mut p = json!({"type": "spawn-in-directory", "directory": dir, "agent": agent});
-    for k in ["model", "modelReasoningEffort", "worktreeName"] {
-        match b.get(k) {
-            None => {}
-            Some(Value::String(s)) => p[k] = json!(s),
-            Some(_) => return None,
-        }
-    }
-    match b.get("yolo") {
-        None => {}
-        Some(Value::Bool(y)) => p["yolo"] = json!(y),
-        Some(_) => return None,
-    }
-    match b.get("sessionType") {
-        None => {}
-        Some(Value::String(t)) if t == "simple" || t == "worktree" => p["sessionType"] = json!(t),
-        Some(_) => return None,
-    }
-    Some(p)
 }
 
 /// `POST` / `DELETE /api/push/subscribe` (spec/push.md §3).

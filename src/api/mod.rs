@@ -5,6 +5,7 @@
 //! JWT middleware, the `/api/*` routes, then the web app. Adapters here stay thin: parse,
 //! validate, call the hub, shape the answer.
 
+pub(crate) mod agents;
 mod cli;
 mod cli_resume;
 mod cors;

@@ -25,12 +25,12 @@ pub struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    fn session(&self) -> Option<&Session> {
+    pub(super) fn session(&self) -> Option<&Session> {
         self.hub.session(&self.caller.ns, &self.sid).ok()
     }
 
     /// Calls a session RPC; the route answers when it returns.
-    fn rpc(&mut self, name: &str, params: Value, shape: Shape) -> Outcome {
+    pub(super) fn rpc(&mut self, name: &str, params: Value, shape: Shape) -> Outcome {
         let method = format!("{}:{name}", self.sid);
         self.hub.rpc_call(
             &self.caller.ns,
@@ -50,29 +50,14 @@ fn reply(r: Response) -> Outcome {
     Outcome::Reply(r)
 }
 
-fn flavor_modes(flavor: &str) -> &'static [&'static str] {
-    match flavor {
-        "codex" | "gemini" => &["default", "read-only", "safe-yolo", "yolo"],
-        "opencode" => &["default", "yolo"],
-        "cursor" => &["default", "plan", "ask", "yolo"],
-        _ => &["default", "acceptEdits", "bypassPermissions", "plan"],
-    }
-}
-
-const ALL_MODES: &[&str] = &[
-    "default",
-    "acceptEdits",
-    "bypassPermissions",
-    "plan",
-    "ask",
-    "read-only",
-    "safe-yolo",
-    "yolo",
-];
+use super::agents::{ALL_MODES, permission_modes as flavor_modes};
 const DECISIONS: &[&str] = &["approved", "approved_for_session", "denied", "abort"];
 
 /// Dispatches `/api/sessions/:id/...` (`rest` = the segments after the id).
 pub fn route(mut cx: Ctx<'_>, rest: &[&str]) -> Outcome {
+    if let Some(o) = super::agents::session_route(&mut cx, rest) {
+        return o;
+    }
     let Some(s) = cx.session() else {
         return reply(Response::error(404, "Session not found"));
     };
@@ -107,10 +92,8 @@ pub fn route(mut cx: Ctx<'_>, rest: &[&str]) -> Outcome {
             let reopen = *op == "reopen";
             super::resume::resume(cx.hub, &cx.caller.ns, &cx.sid, reopen, cx.conn, cx.now)
         }
-        (
-            "POST",
-            ["abort" | "archive" | "switch" | "permission-mode" | "model" | "collaboration-mode"],
-        ) if !active => inactive(),
+        ("POST", ["collaboration-mode"]) if !active => reply(session_inactive()),
+        ("POST", ["abort" | "archive" | "switch"]) if !active => inactive(),
         ("POST", ["abort"]) => cx.rpc(
             "abort",
             json!({"reason": "User aborted via Telegram Bot"}),
@@ -120,48 +103,6 @@ pub fn route(mut cx: Ctx<'_>, rest: &[&str]) -> Outcome {
         ("POST", ["archive"]) => {
             let sid = cx.sid.clone();
             cx.rpc("killSession", json!({}), Shape::Archive { sid })
-        }
-        ("POST", ["permission-mode"]) => {
-            let b = json_body(cx.req);
-            let Some(mode) = b
-                .get("mode")
-                .and_then(Value::as_str)
-                .filter(|m| ALL_MODES.contains(m))
-            else {
-                return reply(Response::error(400, "Invalid body"));
-            };
-            if !flavor_modes(s.flavor()).contains(&mode) {
-                return reply(Response::error(
-                    400,
-                    "Invalid permission mode for session flavor",
-                ));
-            }
-            let sid = cx.sid.clone();
-            cx.rpc(
-                "set-session-config",
-                json!({"permissionMode": mode}),
-                Shape::Config { sid },
-            )
-        }
-        ("POST", ["model"]) => {
-            let b = json_body(cx.req);
-            let model = match b.get("model") {
-                Some(Value::Null) => Value::Null,
-                Some(Value::String(t)) if !t.trim().is_empty() => json!(t.trim()),
-                _ => return reply(Response::error(400, "Invalid body")),
-            };
-            if s.flavor() != "claude" {
-                return reply(Response::error(
-                    400,
-                    "Model selection is only supported for Claude sessions",
-                ));
-            }
-            let sid = cx.sid.clone();
-            cx.rpc(
-                "set-session-config",
-                json!({"model": model}),
-                Shape::Config { sid },
-            )
         }
         ("POST", ["collaboration-mode"]) => {
             if s.flavor() != "codex" {
@@ -211,14 +152,6 @@ pub fn route(mut cx: Ctx<'_>, rest: &[&str]) -> Outcome {
             };
             let params = json!({"sessionId": cx.sid, "path": path});
             cx.rpc("deleteUpload", params, Shape::Verbatim500)
-        }
-        (_, ["slash-commands"]) if get => {
-            let agent = s.flavor().to_string();
-            cx.rpc(
-                "listSlashCommands",
-                json!({"agent": agent}),
-                Shape::Verbatim200,
-            )
         }
         (_, ["cursor-chat-store"]) if get => {
             match cx
@@ -862,10 +795,13 @@ fn files_and_git(cx: &mut Ctx<'_>, what: &str) -> Outcome {
                 args.push(json!("--iglob"));
                 args.push(json!(format!("*{query}*")));
             }
+            let query = query_param(&q, "query").unwrap_or_default();
+            let search = json!({"query": query.trim(), "limit": limit});
+            let sid = cx.sid.clone();
             cx.rpc(
                 "ripgrep",
-                json!({"args": args, "cwd": path}),
-                Shape::Files { limit },
+                json!({"args": args, "cwd": path, "fileSearch": search}),
+                Shape::Files { limit, sid },
             )
         }
         _ => {

@@ -176,6 +176,12 @@ pub fn event(
             }
             hub.machine_alive(&id, &p, now);
         }
+        "machine-agy-models-changed" => {
+            let Some(id) = s("machineId") else { return };
+            if hub.check_machine(&ns, &id).is_ok() {
+                hub.agy_models_changed(&ns, &id);
+            }
+        }
         "rpc-register" => {
             if let Some(m) = s("method").filter(|m| !m.is_empty()) {
                 hub.rpc_register(socket, &m);

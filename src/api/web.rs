@@ -122,6 +122,15 @@ pub fn route(
         }
         (_, ["events"]) if get => return events(hub, conn, req, &caller, now),
         ("POST", ["visibility"]) => visibility(hub, req, &caller),
+        (_, ["machines", id, rest @ ..]) => {
+            let Some(mid) = path_param(id) else {
+                return Outcome::Reply(Response::error(404, "Machine not found"));
+            };
+            match super::agents::machine_route(hub, &caller, conn, &mid, rest, req, now) {
+                Some(o) => return o,
+                None => Response::not_found(),
+            }
+        }
         _ => Response::not_found(),
     };
     Outcome::Reply(reply)

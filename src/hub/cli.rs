@@ -607,14 +607,13 @@ impl Hub {
             || p.get("thinking")
                 .is_some_and(|v| v.as_bool().unwrap_or(false));
         s.thinking_at = t;
-        let mut persist = false;
         if let Some(m) = p.get("permissionMode").and_then(Value::as_str) {
             s.permission_mode = Some(m.to_string());
-            persist |= super::resume::keep_preferred_mode(s, m);
         }
         if let Some(m) = p.get("collaborationMode").and_then(Value::as_str) {
             s.collaboration_mode = Some(m.to_string());
         }
+        let (settings_changed, mut persist) = super::agents::alive_settings(s, p);
         if let Some(m) = p.get("model") {
             let m = m.as_str().map(str::to_string);
             if m != s.model && (m.is_some() || p.get("model").is_some_and(Value::is_null)) {
@@ -643,6 +642,7 @@ impl Hub {
             || pm != s.permission_mode
             || cm != s.collaboration_mode
             || model != s.model
+            || settings_changed
             || throttle_passed(s.alive_broadcast_at, now.mono);
         if changed {
             s.alive_broadcast_at = Some(now.mono);
@@ -657,6 +657,10 @@ impl Hub {
                     o.insert("permissionMode".into(), json!(m));
                 }
                 o.insert("model".into(), json!(s.model));
+                if settings_changed {
+                    o.insert("serviceTier".into(), json!(s.service_tier));
+                    o.insert("copilotAgentMode".into(), json!(s.copilot_agent_mode));
+                }
                 if let Some(m) = s
                     .collaboration_mode
                     .as_deref()
@@ -889,6 +893,10 @@ impl Hub {
             RpcThen::Resume { conn, old, wait } => {
                 self.resume_spawned(conn, old, wait, result, now);
             }
+            RpcThen::Reply {
+                conn,
+                shape: super::rpc::Shape::Files { limit, sid },
+            } => self.files_listed(conn, limit, &sid, result, now),
             RpcThen::Reply { conn, shape } => {
                 let resp: Response = self.rpc_shape(shape, result, now);
                 self.fx.push(Effect::Reply { conn, resp });

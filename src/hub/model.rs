@@ -55,6 +55,9 @@ pub struct Session {
     pub thinking_at: i64,
     pub permission_mode: Option<String>,
     pub collaboration_mode: Option<String>,
+    /// Codex service tier and Copilot agent mode (memory only, `hub::agents`).
+    pub service_tier: Option<String>,
+    pub copilot_agent_mode: Option<String>,
     /// Last time an alive patch was broadcast (throttle, spec/lifecycle.md §3.3).
     pub alive_broadcast_at: Option<Instant>,
     /// When the session becomes inactive without another alive (spec/lifecycle.md §3.5).
@@ -129,6 +132,8 @@ impl Session {
             // The mode a session last ran in outlives a restart (hub::resume).
             permission_mode: crate::hub::resume::preferred_mode(&parse_json(&r.metadata)),
             collaboration_mode: None,
+            service_tier: None,
+            copilot_agent_mode: None,
             alive_broadcast_at: None,
             alive_until: None,
             max_msg_seq: 0,
@@ -232,7 +237,10 @@ impl Session {
             json!(self.model_reasoning_effort),
         );
         o.insert("effort".into(), json!(self.effort));
-        o.insert("serviceTier".into(), Value::Null);
+        o.insert("serviceTier".into(), json!(self.service_tier));
+        if let Some(m) = &self.copilot_agent_mode {
+            o.insert("copilotAgentMode".into(), json!(m));
+        }
         if let Some(m) = self
             .permission_mode
             .as_deref()

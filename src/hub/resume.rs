@@ -114,21 +114,6 @@ pub fn preferred_mode(meta: &Value) -> Option<String> {
         .map(str::to_string)
 }
 
-/// Keeps a new permission mode in `metadata.preferredPermissionMode` (a metadata version of
-/// its own, as the official hub does on `session-alive` and on the web's permission-mode
-/// change); `true` when the session must be stored.
-pub fn keep_preferred_mode(s: &mut super::model::Session, mode: &str) -> bool {
-    let Value::Object(m) = &mut s.metadata else {
-        return false;
-    };
-    if m.get("preferredPermissionMode").and_then(Value::as_str) == Some(mode) {
-        return false;
-    }
-    m.insert("preferredPermissionMode".into(), json!(mode));
-    s.metadata_version += 1;
-    true
-}
-
 /// The resume flavor of a session's metadata.
 pub fn resume_flavor(meta: &Value) -> &str {
     meta.get("flavor")

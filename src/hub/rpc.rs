@@ -11,15 +11,38 @@ pub enum Shape {
     /// abort, switch, approve, deny: `{"ok":true}`; failure → 500.
     Ok,
     /// archive: on success the session ends; failure → 500.
-    Archive { sid: String },
+    Archive {
+        sid: String,
+    },
     /// set-session-config: apply `applied`; failure → 409 `{"error"}`.
-    Config { sid: String },
+    Config {
+        sid: String,
+    },
     /// upload, upload/delete: reply verbatim; failure → 500 `{"success":false,"error"}`.
     Verbatim500,
     /// slash-commands, skills, git-*, file, directory: verbatim; failure → 200 `{"success":false}`.
     Verbatim200,
-    /// files: the ripgrep listing turned into file entries (at most `limit`).
-    Files { limit: usize },
+    /// files: the ripgrep listing turned into file entries (at most `limit`), then
+    /// `statFiles` on session `sid` (see `hub::agents`).
+    Files {
+        limit: usize,
+        sid: String,
+    },
+    /// files, second step: `listed` plus the `statFiles` sizes and times.
+    FilesStat {
+        listed: Value,
+    },
+    /// The agent model and option lists (`hub::agents`).
+    ModelList {
+        target_code: bool,
+    },
+    /// machine list-directory, restart-runner, generated image, slash commands (`hub::agents`).
+    ListDirectory,
+    RestartRunner,
+    Image,
+    Slash {
+        meta: Vec<String>,
+    },
     /// spawn: the reply mapping of §3.26, always 200.
     Spawn,
     /// paths/exists: `{"exists":{…}}`; failure → 500.
@@ -27,9 +50,14 @@ pub enum Shape {
     /// cursor-chat-store: `{onDisk, store}`; anything else → 502 (`hub::cursor_store`).
     CursorStore,
     /// steer-queued-message: always 200 with a status object (CONTRACT.md §5.2).
-    Steer { local_id: String },
+    Steer {
+        local_id: String,
+    },
     /// rewind-conversation: truncate and announce; failure → 409 `{"error","hydrateFailed"}`.
-    Rewind { sid: String, local_id: String },
+    Rewind {
+        sid: String,
+        local_id: String,
+    },
 }
 
 /// What abort, switch, archive, approve and deny answer when the RPC fails: upstream sends a
@@ -76,7 +104,15 @@ impl Hub {
                 Ok(v) => Response::json(200, &v),
                 Err(e) => Response::json(200, &json!({"success": false, "error": e})),
             },
-            Shape::Files { limit } => Response::json(200, &files_reply(result, limit)),
+            Shape::Files { limit, .. } => Response::json(200, &files_reply(result, limit)),
+            Shape::FilesStat { listed } => super::agents::files_stat_reply(listed, result),
+            Shape::ModelList { target_code } => {
+                super::agents::model_list_reply(result, target_code)
+            }
+            Shape::ListDirectory => super::agents::list_directory_reply(result),
+            Shape::RestartRunner => super::agents::restart_reply(result),
+            Shape::Image => super::agents::image_reply(result),
+            Shape::Slash { meta } => super::agents::slash_reply(result, meta),
             Shape::Spawn => Response::json(200, &spawn_reply(result)),
             Shape::CursorStore => super::cursor_store::store_answer(result),
             Shape::PathsExists => match result {
@@ -101,29 +137,31 @@ impl Hub {
             return Err("Invalid response from session config RPC".into());
         };
         let Some(Value::Object(applied)) = o.get("applied") else {
-            return Err("Missing applied session config".into());
+            return Err(format!(
+                "Missing applied session config, got: {}",
+                Value::Object(o.clone())
+            ));
         };
         let s = self.sessions.get_mut(sid).ok_or("Session not found")?;
         if let Some(m) = applied.get("permissionMode").and_then(Value::as_str) {
             s.permission_mode = Some(m.to_string());
-            if super::resume::keep_preferred_mode(s, m) {
-                self.store
-                    .put_session(&s.to_row())
-                    .map_err(|_| "Failed to update session permission mode".to_string())?;
-            }
         }
         if let Some(m) = applied.get("collaborationMode").and_then(Value::as_str) {
             s.collaboration_mode = Some(m.to_string());
         }
+        let mut stored = super::agents::apply_settings(s, applied);
         if let Some(m) = applied.get("model") {
             let m = m.as_str().map(str::to_string);
             if m != s.model {
                 s.model = m;
                 s.seq += 1;
-                self.store
-                    .put_session(&s.to_row())
-                    .map_err(|_| "Failed to update session model".to_string())?;
+                stored = true;
             }
+        }
+        if stored {
+            self.store
+                .put_session(&s.to_row())
+                .map_err(|_| "Failed to update session model".to_string())?;
         }
         let (ns, full) = (s.namespace.clone(), s.to_json());
         self.events.publish(
@@ -136,7 +174,7 @@ impl Hub {
 }
 
 /// spec/rest.md §3.23.
-fn files_reply(result: Result<Value, String>, limit: usize) -> Value {
+pub(super) fn files_reply(result: Result<Value, String>, limit: usize) -> Value {
     let r = match result {
         Ok(r) => r,
         Err(e) => return json!({"success": false, "error": e}),

@@ -312,7 +312,7 @@ fn a_permission_mode_change_applies_what_the_cli_applied() {
     h.expect(
         r#"
         cli emit rpc-request#1 {"method":"S:set-session-config","params":"{\"permissionMode\":\"plan\"}"}
-        http POST /api/sessions/S/permission-mode 409 {"error":"Missing applied session config"}
+        http POST /api/sessions/S/permission-mode 409 {"error":"Missing applied session config, got: {\"ok\":true}"}
         "#,
     );
 }
@@ -348,7 +348,8 @@ fn a_spawn_goes_to_the_runner_and_maps_its_answer() {
     h.new_machine(
         "default",
         "m1",
-        json!({"host": "box", "platform": "linux", "happyCliVersion": "0.30.7"}),
+        json!({"host": "box", "platform": "linux", "happyCliVersion": "0.30.7",
+               "capabilities": ["agent-availability"]}),
     );
     let runner = h.machine_socket("runner", "default", "m1");
     h.register(runner, &["m1:spawn-happy-session"]);
@@ -369,7 +370,7 @@ fn a_spawn_goes_to_the_runner_and_maps_its_answer() {
     h.answer(runner, 1, vec![json!("{\"type\":\"error\",\"errorMessage\":\"claude is not installed or is not on PATH\",\"code\":\"agent_unavailable\"}")]);
     h.expect(
         r#"
-        runner emit rpc-request#0 {"method":"m1:spawn-happy-session","params":"{\"type\":\"spawn-in-directory\",\"directory\":\"/home/dev/proj\",\"agent\":\"claude\"}"}
+        runner emit rpc-request#0 {"method":"m1:spawn-happy-session","params":"{\"type\":\"spawn-in-directory\",\"directory\":\"/home/dev/proj\",\"agent\":\"claude\",\"forkSession\":false}"}
         http POST /api/machines/m1/spawn 200 {"type":"success","sessionId":"new-sid"}
         runner emit rpc-request#1 {"method":"m1:spawn-happy-session","params":"*"}
         http POST /api/machines/m1/spawn 200 {"type":"error","message":"claude is not installed or is not on PATH"}
