@@ -390,7 +390,7 @@ impl Hub {
     }
 
     /// The session-end sweep: unless the session was cleared or is shared, the immediately
-    /// queued messages count as consumed now. Then `session-ended`.
+    /// queued messages count as consumed now (`session_end` then sends `session-ended`).
     pub fn sweep_on_end(
         &mut self,
         sid: &str,
@@ -411,11 +411,6 @@ impl Hub {
                 self.publish_session(sid, ev);
             }
         }
-        let mut ev = json!({"type": "session-ended", "sessionId": sid});
-        if let Some(r) = reason {
-            ev["reason"] = json!(r);
-        }
-        self.publish_session(sid, ev);
         Ok(())
     }
 

@@ -4,6 +4,7 @@
 //! Methods take [`Now`] and queue [`Effect`]s in `self.fx`; they never do IO. The reactor
 //! drains the effects after the turn's commit, so nothing leaves before it is durable.
 
+pub mod actions;
 pub mod cli;
 pub mod events;
 pub mod gate;
@@ -260,6 +261,7 @@ impl Hub {
         // Scheduled messages due while the hub was down go out on the first turn; the fire
         // arms the next due time.
         hub.arm(HubTimer::Schedule, now.mono);
+        hub.load_pins()?;
         Ok(hub)
     }
 
@@ -417,8 +419,9 @@ impl Hub {
                     .cmp(&a.updated_at)
                     .then_with(|| a.created_at.cmp(&b.created_at));
             }
-            b.active
-                .cmp(&a.active)
+            // Pins first (src/hub/actions.rs).
+            (a.pin.rank().cmp(&b.pin.rank()))
+                .then_with(|| b.active.cmp(&a.active))
                 .then_with(|| {
                     if a.active && b.active {
                         b.pending_request_count().cmp(&a.pending_request_count())
