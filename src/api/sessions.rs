@@ -85,6 +85,11 @@ pub fn route(mut cx: Ctx<'_>, rest: &[&str]) -> Outcome {
         ("PATCH", []) => rename(&mut cx),
         ("PUT", ["pin"]) => reply(cx.hub.set_pin(&cx.sid, &json_body(cx.req))),
         ("PATCH", ["summary"]) => reply(cx.hub.set_summary(&cx.sid, &json_body(cx.req), cx.now)),
+        // hapid has no title provider (HAPI_TITLE_PROVIDER_*): the official unconfigured answer.
+        ("POST", ["title-suggestion"]) => reply(Response::error(
+            503,
+            "Title suggestions are not configured on this Hub",
+        )),
         ("POST", ["archive"]) if cx.hub.already_archived(&cx.sid) => reply(Response::json(
             200,
             &json!({"ok": true, "alreadyArchived": true}),

@@ -186,3 +186,21 @@ test('archive: session-updated then session-ended; already archived; inactive 40
     await h.stop();
   }
 });
+
+test('POST /title-suggestion without a title provider: 503, and /health says titleSuggestion false', async () => {
+  const h = await startHub();
+  try {
+    const w = await web(h);
+    const a = await cliSession(h);
+    const r = await w.req('POST', `/api/sessions/${a.sid}/title-suggestion`);
+    assert.deepEqual(answer(r), { status: 503, body: { error: 'Title suggestions are not configured on this Hub' } });
+    assert.deepEqual(answer(await w.req('POST', '/api/sessions/nope/title-suggestion')), NOT_FOUND);
+    a.emit('session-end', { time: Date.now() });
+    await until(async () => (await w.req('GET', `/api/sessions/${a.sid}`)).body.session.active === false);
+    assert.equal((await w.req('POST', `/api/sessions/${a.sid}/title-suggestion`)).status, 503);
+    const health = await w.req('GET', '/health');
+    assert.equal(health.body.capabilities.titleSuggestion, false);
+  } finally {
+    await h.stop();
+  }
+});
