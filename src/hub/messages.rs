@@ -152,11 +152,14 @@ impl Hub {
             Value::String(s) => serde_json::from_str(&s).unwrap_or(Value::String(s)),
             v => v,
         };
-        let (m, _) = self.store_message(sid, &content, local_id, None, now)?;
+        let (m, existed) = self.store_message(sid, &content, local_id, None, now)?;
         let ns = self.ns_of(sid)?;
         // A repeated localId answers with the stored message, not the new payload.
         let stored: Value = serde_json::from_str(&m.content).unwrap_or(Value::Null);
         self.extract_todos(sid, &stored, m.created_at)?;
+        if !existed {
+            self.extract_team(sid, &stored, m.created_at, now.unix_ms)?;
+        }
         let wire = json!({ "id": m.id, "seq": m.seq, "localId": m.local_id, "content": stored,
                            "createdAt": m.created_at, "invokedAt": m.invoked_at });
         let update = json!({

@@ -17,6 +17,7 @@ pub mod push;
 pub mod queue;
 pub mod resume;
 pub mod rpc;
+pub mod teams;
 pub mod telegram;
 pub mod terminal;
 pub mod timers;

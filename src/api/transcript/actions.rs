@@ -146,3 +146,38 @@ fn archiving_an_ended_archived_session_answers_already_archived() {
         (409, &json!({"error": "Session is inactive"}))
     );
 }
+
+#[test]
+fn a_team_create_in_a_message_becomes_the_team_state_once() {
+    let mut h = Harness::new();
+    let web = h.web("default");
+    let sid = h.new_session("default", "S", meta("p"));
+    let agent = h.session_socket("agent", "default", &sid);
+    let _all = h.sse("web", &web, "all=true");
+    h.take();
+    let create = json!({"role": "agent", "content": {"type": "output", "data": {"type": "assistant", "message": {"role": "assistant", "content": [
+        {"type": "tool_use", "id": "toolu_1", "name": "TeamCreate", "input": {"team_name": "alpha", "description": "d"}}]}}}});
+    h.emit(
+        agent,
+        "message",
+        json!({"sid": sid, "message": create, "localId": "l1"}),
+    );
+    // The same localId again is the stored message: no second change.
+    h.emit(
+        agent,
+        "message",
+        json!({"sid": sid, "message": create, "localId": "l1"}),
+    );
+    h.db(
+        "team",
+        "SELECT team_state, team_state_updated_at FROM sessions",
+    );
+    h.expect(
+        r#"
+        web sse#2 {"type":"session-updated","sessionId":"S","data":{"teamState":{"version":1800000000000,"value":{"teamName":"alpha","description":"d","members":[],"tasks":[],"messages":[],"updatedAt":1800000000000}},"updatedAt":1800000000000},"namespace":"default"}
+        web sse#3 {"type":"message-received","sessionId":"S","message":"*","namespace":"default"}
+        web sse#4 {"type":"message-received","sessionId":"S","message":"*","namespace":"default"}
+        db team {"team_state":{"teamName":"alpha","description":"d","members":[],"tasks":[],"messages":[],"updatedAt":1800000000000},"team_state_updated_at":1800000000000}
+        "#,
+    );
+}

@@ -1,6 +1,10 @@
-// Pin the session from the session header's "More actions" menu ("Pin in project"), see the
-// PUT /api/sessions/:id/pin {"mode":"project"} answered 200, the session in the list's
-// "Pinned sessions" group, then unpin it again (parity-0.30.7.md §2 row 32, §5 rows 5 and 15).
+// Pin the session from the session header's "More actions" menu ("Pin globally"; the list's
+// "Pinned sessions" group holds global pins, a project pin only sorts within its project), see
+// PUT /api/sessions/:id/pin {"mode":"global"} answered 200 and the group shown, then unpin it
+// and see the group go (parity-0.30.7.md §2 row 32, §5 rows 5 and 15).
+const UNPIN = 'Unpin globally';
+const SESSION_TITLE = 'e2e-session-';
+
 export default async function pin(cx) {
   const { page, step, hub, cli, requests, visible, clickThrough, dismissExplainers, waitFor } = cx;
   const more = () => page.locator('button[title="More actions"][aria-haspopup="menu"]').filter({ visible: true }).first();
@@ -12,15 +16,15 @@ export default async function pin(cx) {
       await dismissExplainers(page);
       await visible(more(), 'the More actions button');
       await clickThrough(page, more(), 'More actions');
-      const item = page.getByRole('menuitem', { name: 'Pin in project' }).first();
-      await visible(item, 'the Pin in project menu item');
-      await clickThrough(page, item, 'Pin in project');
+      const item = page.getByRole('menuitem', { name: 'Pin globally' }).first();
+      await visible(item, 'the Pin globally menu item');
+      await clickThrough(page, item, 'Pin globally');
       const put = await waitFor('PUT …/pin', () => pinPuts().find((r) => r.status));
       if (put.status !== 200) throw new Error(`PUT pin answered ${put.status}`);
-      if (JSON.parse(put.requestBody ?? '{}').mode !== 'project') throw new Error(`PUT pin body ${put.requestBody}`);
+      if (JSON.parse(put.requestBody ?? '{}').mode !== 'global') throw new Error(`PUT pin body ${put.requestBody}`);
       await page.goto(`${hub.base}/sessions`, { waitUntil: 'load' });
       await dismissExplainers(page);
-      await visible(page.getByText('Pinned sessions').first(), 'the Pinned sessions group');
+      await visible(page.locator('[title="Pinned sessions"]').first(), 'the Pinned sessions group');
       return `PUT pin ${put.status}; "Pinned sessions" shown`;
     },
     page,
@@ -32,12 +36,16 @@ export default async function pin(cx) {
       await page.goto(`${hub.base}/sessions/${cli.sid}`, { waitUntil: 'load' });
       await dismissExplainers(page);
       await clickThrough(page, more(), 'More actions');
-      const item = page.getByRole('menuitem', { name: 'Unpin from project' }).first();
-      await visible(item, 'the Unpin from project menu item');
-      await clickThrough(page, item, 'Unpin from project');
+      const item = page.getByRole('menuitem', { name: UNPIN }).first();
+      await visible(item, `the ${UNPIN} menu item`);
+      await clickThrough(page, item, UNPIN);
       const put = await waitFor('the second PUT …/pin', () => pinPuts().slice(before).find((r) => r.status));
       if (put.status !== 200) throw new Error(`PUT pin answered ${put.status}`);
-      return `PUT pin ${put.status}`;
+      await page.goto(`${hub.base}/sessions`, { waitUntil: 'load' });
+      await dismissExplainers(page);
+      await visible(page.getByText(SESSION_TITLE).first(), 'the session in the list');
+      await waitFor('the Pinned sessions group to go', async () => (await page.locator('[title="Pinned sessions"]').count()) === 0);
+      return `PUT pin ${put.status}; "Pinned sessions" gone`;
     },
     page,
   );
