@@ -68,6 +68,17 @@ pub fn route(mut cx: Ctx<'_>, rest: &[&str]) -> Outcome {
     match (m.as_str(), rest) {
         (_, []) if get => reply(Response::json(200, &json!({ "session": s.to_json() }))),
         ("PATCH", []) => rename(&mut cx),
+        ("PUT", ["pin"]) => reply(cx.hub.set_pin(&cx.sid, &json_body(cx.req))),
+        ("PATCH", ["summary"]) => reply(cx.hub.set_summary(&cx.sid, &json_body(cx.req), cx.now)),
+        // hapid has no title provider (HAPI_TITLE_PROVIDER_*): the official unconfigured answer.
+        ("POST", ["title-suggestion"]) => reply(Response::error(
+            503,
+            "Title suggestions are not configured on this Hub",
+        )),
+        ("POST", ["archive"]) if cx.hub.already_archived(&cx.sid) => reply(Response::json(
+            200,
+            &json!({"ok": true, "alreadyArchived": true}),
+        )),
         ("DELETE", []) => delete(&mut cx),
         (_, ["messages"]) if get => reply(messages_page(cx.hub, &cx.sid, &cx.req.head.query)),
         ("POST", ["messages"]) if !active => reply(session_inactive()),

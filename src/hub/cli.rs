@@ -704,7 +704,18 @@ impl Hub {
         s.thinking = false;
         s.thinking_at = t;
         let ns = s.namespace.clone();
-        self.events.publish(&ns, json!({"type": "session-updated", "sessionId": sid, "data": {"active": false, "thinking": false}}), &mut self.fx);
+        // v0.30.7: this patch, then `session-ended` (with the CLI's `reason` when it gave one).
+        let data = json!({"active": false, "thinking": false, "activeTurnStartedAt": null, "backgroundTaskCount": 0});
+        self.events.publish(
+            &ns,
+            json!({"type": "session-updated", "sessionId": sid, "data": data}),
+            &mut self.fx,
+        );
+        let mut ended = json!({"type": "session-ended", "sessionId": sid});
+        if let Some(r) = reason {
+            ended["reason"] = json!(r);
+        }
+        self.events.publish(&ns, ended, &mut self.fx);
         self.notify_forget(sid);
         self.resume_check(now);
     }

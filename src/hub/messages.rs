@@ -152,11 +152,14 @@ impl Hub {
             Value::String(s) => serde_json::from_str(&s).unwrap_or(Value::String(s)),
             v => v,
         };
-        let (m, _) = self.store_message(sid, &content, local_id, None, now)?;
+        let (m, existed) = self.store_message(sid, &content, local_id, None, now)?;
         let ns = self.ns_of(sid)?;
         // A repeated localId answers with the stored message, not the new payload.
         let stored: Value = serde_json::from_str(&m.content).unwrap_or(Value::Null);
         self.extract_todos(sid, &stored, m.created_at)?;
+        if !existed {
+            self.extract_team(sid, &stored, m.created_at, now.unix_ms)?;
+        }
         let wire = json!({ "id": m.id, "seq": m.seq, "localId": m.local_id, "content": stored,
                            "createdAt": m.created_at, "invokedAt": m.invoked_at });
         let update = json!({
@@ -390,7 +393,7 @@ impl Hub {
     }
 
     /// The session-end sweep: unless the session was cleared or is shared, the immediately
-    /// queued messages count as consumed now. Then `session-ended`.
+    /// queued messages count as consumed now (`session_end` then sends `session-ended`).
     pub fn sweep_on_end(
         &mut self,
         sid: &str,
@@ -411,11 +414,6 @@ impl Hub {
                 self.publish_session(sid, ev);
             }
         }
-        let mut ev = json!({"type": "session-ended", "sessionId": sid});
-        if let Some(r) = reason {
-            ev["reason"] = json!(r);
-        }
-        self.publish_session(sid, ev);
         Ok(())
     }
 

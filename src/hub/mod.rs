@@ -4,6 +4,7 @@
 //! Methods take [`Now`] and queue [`Effect`]s in `self.fx`; they never do IO. The reactor
 //! drains the effects after the turn's commit, so nothing leaves before it is durable.
 
+pub mod actions;
 pub mod agents;
 pub mod cli;
 pub mod cursor_store;
@@ -19,6 +20,7 @@ pub mod queue;
 pub mod resume;
 pub mod rpc;
 pub mod scratchlist;
+pub mod teams;
 pub mod telegram;
 pub mod terminal;
 pub mod timers;
@@ -282,6 +284,7 @@ impl Hub {
         // Scheduled messages due while the hub was down go out on the first turn; the fire
         // arms the next due time.
         hub.arm(HubTimer::Schedule, now.mono);
+        hub.load_pins()?;
         Ok(hub)
     }
 
@@ -442,8 +445,9 @@ impl Hub {
                     .cmp(&a.updated_at)
                     .then_with(|| a.created_at.cmp(&b.created_at));
             }
-            b.active
-                .cmp(&a.active)
+            // Pins first (src/hub/actions.rs).
+            (a.pin.rank().cmp(&b.pin.rank()))
+                .then_with(|| b.active.cmp(&a.active))
                 .then_with(|| {
                     if a.active && b.active {
                         b.pending_request_count().cmp(&a.pending_request_count())

@@ -74,6 +74,8 @@ pub struct Session {
     /// `futureScheduledMessageCount` and `nextScheduledAt` as of the last session list
     /// (refreshed from the store by `Hub::session_summaries`; time-dependent, never stored).
     pub future_scheduled: (i64, Option<i64>),
+    /// The session's pin (`PUT /api/sessions/:id/pin`, src/hub/actions.rs).
+    pub pin: super::actions::Pin,
 }
 
 /// What a session's list entry is made of, beyond what never changes (its id): every field
@@ -94,6 +96,7 @@ struct SummaryStamp {
     effort: Option<String>,
     model_reasoning_effort: Option<String>,
     future_scheduled: (i64, Option<i64>),
+    pin: super::actions::Pin,
 }
 
 /// The serialized list entry of a session and the stamp it was made from
@@ -141,6 +144,7 @@ impl Session {
             summary_memo: SummaryMemo::default(),
             message_epoch: 0,
             future_scheduled: (0, None),
+            pin: super::actions::Pin::None,
             id: r.id,
             tag: r.tag,
             namespace: r.namespace,
@@ -249,8 +253,8 @@ impl Session {
             o.insert("permissionMode".into(), json!(m));
         }
         o.insert("hasConversationContent".into(), json!(self.max_msg_seq > 0));
-        o.insert("pinned".into(), json!(false));
-        o.insert("globalPinned".into(), json!(false));
+        o.insert("pinned".into(), json!(self.pin.pinned()));
+        o.insert("globalPinned".into(), json!(self.pin.global()));
         o.insert("backgroundTaskCount".into(), json!(0));
         if let Some(t) = self.todos_updated_at {
             o.insert("todosUpdatedAt".into(), json!(t));
@@ -337,8 +341,8 @@ impl Session {
             "pendingRequests": pending,
             "todosUpdatedAt": self.todos_updated_at.unwrap_or(0),
             "hasConversationContent": self.max_msg_seq > 0,
-            "pinned": false,
-            "globalPinned": false,
+            "pinned": self.pin.pinned(),
+            "globalPinned": self.pin.global(),
             "backgroundTaskCount": 0,
             "futureScheduledMessageCount": self.future_scheduled.0,
             "nextScheduledAt": self.future_scheduled.1,
@@ -464,6 +468,7 @@ impl Session {
             effort: self.effort.clone(),
             model_reasoning_effort: self.model_reasoning_effort.clone(),
             future_scheduled: self.future_scheduled,
+            pin: self.pin,
         }
     }
 
@@ -530,8 +535,8 @@ impl Serialize for SessionSummary<'_> {
         m.serialize_entry("pendingRequests", &PendingEntries(reqs))?;
         m.serialize_entry("todosUpdatedAt", &s.todos_updated_at.unwrap_or(0))?;
         m.serialize_entry("hasConversationContent", &(s.max_msg_seq > 0))?;
-        m.serialize_entry("pinned", &false)?;
-        m.serialize_entry("globalPinned", &false)?;
+        m.serialize_entry("pinned", &s.pin.pinned())?;
+        m.serialize_entry("globalPinned", &s.pin.global())?;
         m.serialize_entry("backgroundTaskCount", &0)?;
         m.serialize_entry("futureScheduledMessageCount", &s.future_scheduled.0)?;
         m.serialize_entry("nextScheduledAt", &s.future_scheduled.1)?;

@@ -85,13 +85,12 @@ impl Hub {
                 Ok(_) => Response::json(200, &json!({"ok": true})),
                 Err(e) => internal_error(&e),
             },
-            Shape::Archive { sid } => match result {
-                Ok(_) => {
-                    self.session_end(&sid, None, None, now);
-                    Response::json(200, &json!({"ok": true}))
-                }
-                Err(e) => internal_error(&e),
-            },
+            // v0.30.7 ends the session whatever the CLI answered (an error answer, no
+            // handler: still 200 and inactive).
+            Shape::Archive { sid } => {
+                self.session_end(&sid, None, None, now);
+                Response::json(200, &json!({"ok": true}))
+            }
             Shape::Config { sid } => match result.and_then(|r| self.apply_config(&sid, r)) {
                 Ok(()) => Response::json(200, &json!({"ok": true})),
                 Err(e) => Response::error(409, &e),

@@ -8,6 +8,7 @@
 //!
 //! JSON columns hold the text exactly as received; the hub parses when it loads.
 
+mod actions;
 mod messages;
 mod schema;
 mod scratchlist;

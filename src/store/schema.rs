@@ -9,7 +9,7 @@ use rusqlite::Connection;
 /// `PRAGMA application_id` of hapid databases ("hapd").
 pub const APPLICATION_ID: i64 = 0x6861_7064;
 /// Current schema version.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 /// Migration `i` takes the schema from version `i` to `i + 1`.
 pub(super) const MIGRATIONS: &[&str] = &[
@@ -139,6 +139,9 @@ pub(super) const MIGRATIONS: &[&str] = &[
         created_at INTEGER NOT NULL,
         PRIMARY KEY (session_id, id)
     );",
+    // 4 -> 5: session pins (PUT /api/sessions/:id/pin; src/hub/actions.rs).
+    "ALTER TABLE sessions ADD COLUMN pinned INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE sessions ADD COLUMN global_pinned INTEGER NOT NULL DEFAULT 0;",
 ];
 
 /// Brings the schema to [`SCHEMA_VERSION`], each step in its own transaction.

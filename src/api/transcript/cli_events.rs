@@ -148,8 +148,8 @@ fn session_end_makes_it_inactive_once() {
     );
     h.expect(
         r#"
-        web sse#3 {"type":"session-ended","sessionId":"S","reason":"completed","namespace":"default"}
-        web sse#4 {"type":"session-updated","sessionId":"S","data":{"active":false,"thinking":false},"namespace":"default"}
+        web sse#3 {"type":"session-updated","sessionId":"S","data":{"active":false,"thinking":false,"activeTurnStartedAt":null,"backgroundTaskCount":0},"namespace":"default"}
+        web sse#4 {"type":"session-ended","sessionId":"S","reason":"completed","namespace":"default"}
         "#,
     );
 }

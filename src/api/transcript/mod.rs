@@ -40,6 +40,7 @@
 //! in the expected text `"*"` matches any value and a key `"..."` in an object allows keys not
 //! listed.
 
+mod actions;
 mod agents;
 mod cli_events;
 mod clock;

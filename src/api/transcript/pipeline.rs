@@ -183,8 +183,8 @@ fn alive_replays_the_queue_and_session_end_sweeps_it() {
     h.expect(
         r#"
         web sse#9 {"type":"messages-consumed","sessionId":"S","localIds":["a"],"invokedAt":1800000000000,"namespace":"default"}
-        web sse#10 {"type":"session-ended","sessionId":"S","namespace":"default"}
-        web sse#11 {"type":"session-updated","sessionId":"S","data":{"active":false,"thinking":false},"namespace":"default"}
+        web sse#10 {"type":"session-updated","sessionId":"S","data":{"active":false,"thinking":false,"activeTurnStartedAt":null,"backgroundTaskCount":0},"namespace":"default"}
+        web sse#11 {"type":"session-ended","sessionId":"S","namespace":"default"}
         db messages {"local_id":"a","invoked_at":1800000000000}
         db messages {"local_id":null,"invoked_at":1800000000000}
         db messages {"local_id":"s","invoked_at":null}

@@ -335,8 +335,8 @@ fn archive_kills_the_session_and_ends_it_without_waiting_for_the_cli() {
         r#"
         cli emit rpc-request#0 {"method":"S:killSession","params":"{}"}
         http POST /api/sessions/S/archive 200 {"ok":true}
-        web sse#3 {"type":"session-ended","sessionId":"S","namespace":"default"}
-        web sse#4 {"type":"session-updated","sessionId":"S","data":{"active":false,"thinking":false},"namespace":"default"}
+        web sse#3 {"type":"session-updated","sessionId":"S","data":{"active":false,"thinking":false,"activeTurnStartedAt":null,"backgroundTaskCount":0},"namespace":"default"}
+        web sse#4 {"type":"session-ended","sessionId":"S","namespace":"default"}
         "#,
     );
 }
