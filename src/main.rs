@@ -173,6 +173,9 @@ fn run(backup: Option<String>) -> Result<(), String> {
         elevenlabs_agent_id: cfg.elevenlabs_agent_id.clone(),
         elevenlabs_api_base: cfg.elevenlabs_api_base.clone(),
         retention_days: cfg.retention_days,
+        home: Some(cfg.home.clone()),
+        db_path: Some(cfg.db_path.clone()),
+        summary: hapid::hub::hub_settings::SummaryFlags::load(&cfg.home),
     };
     let hub = Hub::new(settings, store, now).map_err(|e| e.to_string())?;
     let addr: SocketAddr = (cfg.listen_host.as_str(), cfg.listen_port)

@@ -7,6 +7,7 @@
 pub mod cli;
 pub mod events;
 pub mod gate;
+pub mod hub_settings;
 pub mod maintenance;
 pub mod messages;
 pub mod model;
@@ -85,6 +86,11 @@ pub struct HubSettings {
     pub elevenlabs_api_base: String,
     /// Prune inactive sessions not updated for this many days.
     pub retention_days: Option<u64>,
+    /// `HAPI_HOME` (settings.json) and the database file; `None` in tests (memory only).
+    pub home: Option<std::path::PathBuf>,
+    pub db_path: Option<std::path::PathBuf>,
+    /// The web-edited summary switches (hub_settings.rs).
+    pub summary: hub_settings::SummaryFlags,
 }
 
 impl HubSettings {
@@ -112,6 +118,9 @@ impl HubSettings {
             elevenlabs_agent_id: None,
             elevenlabs_api_base: "http://127.0.0.1:9".into(),
             retention_days: None,
+            home: None,
+            db_path: None,
+            summary: Default::default(),
         }
     }
 }
