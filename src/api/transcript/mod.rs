@@ -43,6 +43,7 @@
 mod cli_events;
 mod clock;
 mod gate;
+mod hub_settings;
 mod namespaces;
 mod notify;
 mod pipeline;
