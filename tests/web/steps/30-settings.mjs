@@ -10,7 +10,7 @@ export default async function settings(cx) {
     'settings-storage',
     async () => {
       await page.goto(`${hub.base}/settings/storage`, { waitUntil: 'load' });
-      await visible(page.getByText('Write-ahead log').first(), 'the WAL row of Settings → Storage');
+      await visible(page.getByText('Write-ahead log', { exact: true }).filter({ visible: true }).first(), 'the WAL row of Settings → Storage');
       const failed = await page.getByText('Unable to load storage usage').count();
       if (failed) throw new Error('Settings → Storage says "Unable to load storage usage"');
       return 'database, WAL and SHM sizes shown';
