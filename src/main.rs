@@ -179,6 +179,9 @@ fn run(backup: Option<String>) -> Result<(), String> {
             cfg.home.join("scratchlist-attachments"),
             |k| std::env::var(k).ok(),
         ),
+        home: Some(cfg.home.clone()),
+        db_path: Some(cfg.db_path.clone()),
+        summary: hapid::hub::hub_settings::SummaryFlags::load(&cfg.home),
     };
     let hub = Hub::new(settings, store, now).map_err(|e| e.to_string())?;
     let addr: SocketAddr = (cfg.listen_host.as_str(), cfg.listen_port)

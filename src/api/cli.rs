@@ -93,7 +93,10 @@ fn route_inner(hub: &mut Hub, req: &Request, now: Now) -> Response {
                 opt_string(&b, "modelReasoningEffort"),
             ];
             match hub.session_for_tag(&ns, tag, metadata, agent_state, extras, now) {
-                Ok(s) => Response::json(200, &json!({ "session": s })),
+                Ok(s) => Response::json(
+                    200,
+                    &json!({ "session": s, "sessionSummaryContract": hub.settings.summary.contract }),
+                ),
                 Err(HubError::Store(e)) => store_failure(e),
                 Err(HubError::NotFound) => Response::error(404, "Session not found"),
             }
@@ -110,7 +113,10 @@ fn route_inner(hub: &mut Hub, req: &Request, now: Now) -> Response {
                 return r;
             }
             match hub.sessions.get(&id) {
-                Some(s) => Response::json(200, &json!({ "session": s.to_json() })),
+                Some(s) => Response::json(
+                    200,
+                    &json!({ "session": s.to_json(), "sessionSummaryContract": hub.settings.summary.contract }),
+                ),
                 None => Response::error(404, "Session not found"),
             }
         }

@@ -91,11 +91,12 @@ pub fn route(
                 now,
             );
         }
-        // Settings of the current web app that hapid does not have.
-        (_, ["hub-settings"]) if get => Response::json(
-            200,
-            &json!({"sessionSummaryContract": false, "sessionSummaryInChat": false}),
-        ),
+        (_, ["hub-settings"]) if get => Response::json(200, &hub.settings.summary.to_json()),
+        ("PUT", ["hub-settings"]) => put_hub_settings(hub, req),
+        (_, ["storage", "sqlite"]) if get => match &hub.settings.db_path {
+            Some(p) => Response::json(200, &crate::hub::hub_settings::sqlite_storage(p)),
+            None => Response::not_found(),
+        },
         (_, ["voice", rest @ ..]) => {
             match super::voice::route(hub, &caller, conn, req, rest, now) {
                 Some(outcome) => return outcome,
@@ -134,6 +135,20 @@ pub fn route(
         _ => Response::not_found(),
     };
     Outcome::Reply(reply)
+}
+
+/// `PUT /api/hub-settings` (hub/hub_settings.rs): validate, write settings.json, answer.
+fn put_hub_settings(hub: &mut Hub, req: &Request) -> Response {
+    let Some(next) = hub.settings.summary.patched(&json_body(req)) else {
+        return Response::error(400, "Invalid body");
+    };
+    if let Some(home) = &hub.settings.home
+        && let Err(e) = next.save(home)
+    {
+        return Response::error(500, &e);
+    }
+    hub.settings.summary = next;
+    Response::json(200, &next.to_json())
 }
 
 /// The JWT middleware (spec/auth.md §5). A forged token (bad signature or structure) is

@@ -10,6 +10,7 @@ pub mod cli;
 pub mod cursor_store;
 pub mod events;
 pub mod gate;
+pub mod hub_settings;
 pub mod maintenance;
 pub mod messages;
 pub mod model;
@@ -103,6 +104,11 @@ pub struct HubSettings {
     pub retention_days: Option<u64>,
     /// Scratch-list attachment directory and limits.
     pub scratchlist: scratchlist::ScratchConfig,
+    /// `HAPI_HOME` (settings.json) and the database file; `None` in tests (memory only).
+    pub home: Option<std::path::PathBuf>,
+    pub db_path: Option<std::path::PathBuf>,
+    /// The web-edited summary switches (hub_settings.rs).
+    pub summary: hub_settings::SummaryFlags,
 }
 
 impl HubSettings {
@@ -133,6 +139,9 @@ impl HubSettings {
             voice_home: None,
             retention_days: None,
             scratchlist: scratchlist::ScratchConfig::for_tests(),
+            home: None,
+            db_path: None,
+            summary: Default::default(),
         }
     }
 }

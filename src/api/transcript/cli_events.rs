@@ -18,7 +18,7 @@ fn a_session_created_over_rest_is_stored_and_announced() {
     );
     h.expect(
         r#"
-        http 200 {"session":{"id":"S","namespace":"default","seq":0,"createdAt":1800000000000,"updatedAt":1800000000000,"active":false,"activeAt":1800000000000,"metadata":{"path":"/home/dev/proj","host":"box","flavor":"claude","name":"proj"},"metadataVersion":1,"agentState":null,"agentStateVersion":1,"thinking":false,"thinkingAt":0,"model":null,"...":0}}
+        http 200 {"session":{"id":"S","namespace":"default","seq":0,"createdAt":1800000000000,"updatedAt":1800000000000,"active":false,"activeAt":1800000000000,"metadata":{"path":"/home/dev/proj","host":"box","flavor":"claude","name":"proj"},"metadataVersion":1,"agentState":null,"agentStateVersion":1,"thinking":false,"thinkingAt":0,"model":null,"...":0},"sessionSummaryContract":false}
         web sse#1 {"type":"session-added","sessionId":"S","data":{"id":"S","active":false,"metadataVersion":1,"...":0},"namespace":"default"}
         db sessions {"tag":"tag-S","namespace":"default","metadata":{"path":"/home/dev/proj","host":"box","flavor":"claude","name":"proj"},"metadata_version":1,"agent_state":null,"agent_state_version":1,"seq":0,"created_at":1800000000000}
         "#,
@@ -41,7 +41,7 @@ fn the_same_tag_returns_the_existing_session_unchanged() {
     );
     h.expect(
         r#"
-        http 200 {"session":{"id":"S","createdAt":1800000000000,"metadata":{"name":"first","...":0},"metadataVersion":1,"...":0}}
+        http 200 {"session":{"id":"S","createdAt":1800000000000,"metadata":{"name":"first","...":0},"metadataVersion":1,"...":0},"sessionSummaryContract":false}
         db sessions {"n":1,"name":"first"}
         "#,
     );

@@ -45,6 +45,7 @@ mod agents;
 mod cli_events;
 mod clock;
 mod gate;
+mod hub_settings;
 mod namespaces;
 mod notify;
 mod pipeline;

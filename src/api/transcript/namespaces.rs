@@ -95,7 +95,7 @@ fn the_cli_routes_keep_upstreams_403_for_another_namespace() {
         http 403 {"error":"Session access denied"}
         http 403 {"error":"Machine access denied"}
         http 403 {"error":"Machine access denied"}
-        http 200 {"session":{"namespace":"bob","...":0}}
+        http 200 {"session":{"namespace":"bob","...":0},"sessionSummaryContract":false}
         db sessions {"namespace":"alice","tag":"tag-A"}
         db sessions {"namespace":"bob","tag":"tag-A"}
         "#,
