@@ -49,7 +49,8 @@ export function createSession(h, { ns = 'default', tag, metadata = defaultMetada
 export async function createMachine(h, { ns = 'default', id = `m-${crypto.randomUUID()}`, metadata } = {}) {
   const body = {
     id,
-    metadata: metadata ?? { host: 'webapi-host', platform: 'linux', happyCliVersion: '0.30.7', homeDir: '/home/u' },
+    // A 0.30.7 runner names its capabilities; without "agent-availability" spawn answers runner_upgrade_required.
+    metadata: metadata ?? { host: 'webapi-host', platform: 'linux', happyCliVersion: '0.30.7', homeDir: '/home/u', capabilities: ['agent-availability'] },
     runnerState: { status: 'offline' },
   };
   const r = await hub.request(h, 'POST', '/cli/machines', { token: cliToken(h, ns), body });
