@@ -4,6 +4,7 @@
 //! Methods take [`Now`] and queue [`Effect`]s in `self.fx`; they never do IO. The reactor
 //! drains the effects after the turn's commit, so nothing leaves before it is durable.
 
+pub mod agent_terminal;
 pub mod cli;
 pub mod events;
 pub mod gate;
