@@ -49,6 +49,7 @@ mod pipeline;
 mod resume;
 mod rpc;
 mod sse;
+mod terminal;
 mod versioned;
 mod voice;
 
