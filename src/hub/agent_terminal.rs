@@ -18,7 +18,8 @@
 //!   that session's room: sent to the viewers as `agent-terminal:output {sessionId, terminalId,
 //!   data}` (other fields dropped); anything else is ignored. `agent-terminal:reset` has no
 //!   effect visible on the wire (there is no buffer to clear).
-//! * `session-end`: the viewers get `agent-terminal:output {sessionId, terminalId: "agent",
+//! * `session-end` (each one, even for an ended session) and an archive from the web: the
+//!   viewers get `agent-terminal:output {sessionId, terminalId: "agent",
 //!   data: "\r\n[Session terminated]\r\n"}`.
 //! * Bounds: a socket views at most [`MAX_VIEWED_PER_SOCKET`] sessions (further subscribes
 //!   are ignored; the web app views one).

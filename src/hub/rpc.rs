@@ -58,6 +58,7 @@ impl Hub {
             Shape::Archive { sid } => match result {
                 Ok(_) => {
                     self.session_end(&sid, None, None, now);
+                    self.agent_terminal_session_ended(&sid);
                     Response::json(200, &json!({"ok": true}))
                 }
                 Err(e) => internal_error(&e),

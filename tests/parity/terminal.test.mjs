@@ -371,6 +371,12 @@ test('agent terminal output only from a socket of that session', async () => {
     await until(() => a.of('agent-terminal:output').length >= 1);
     await settle();
     assert.deepEqual(a.of('agent-terminal:output').map((p) => p.data), ['real']);
+    // Archiving from the web ends the session: the viewer is told.
+    await cli.handleRpc('killSession', () => ({ success: true, message: 'ok' }));
+    const r = await w.req('POST', `/api/sessions/${cli.sid}/archive`, {});
+    assert.equal(r.status, 200);
+    await until(() => a.of('agent-terminal:output').length === 2);
+    assert.equal(a.of('agent-terminal:output')[1].data, '\r\n[Session terminated]\r\n');
     a.socket.close();
     for (const c of [cli, cliO, another]) c.close();
   } finally {
