@@ -168,6 +168,7 @@ pub fn event(
             let reason = s("reason");
             let time = p.get("time").and_then(Value::as_f64);
             hub.session_end(&sid, time, reason.as_deref(), now);
+            hub.agent_terminal_session_ended(&sid);
         }
         "machine-alive" => {
             let Some(id) = s("machineId") else { return };
@@ -199,6 +200,9 @@ pub fn event(
         }
         "terminal:ready" | "terminal:output" | "terminal:exit" | "terminal:error" => {
             hub.terminal_cli_event(socket, name, &p, now);
+        }
+        "agent-terminal:output" | "agent-terminal:reset" => {
+            hub.agent_terminal_cli_event(socket, name, &p);
         }
         // The delivery-state reports of the send pipeline (CONTRACT.md §4).
         "messages-consumed" | "messages-indeterminate" | "native-queue-message" => {

@@ -5,6 +5,7 @@
 //! drains the effects after the turn's commit, so nothing leaves before it is durable.
 
 pub mod actions;
+pub mod agent_terminal;
 pub mod agents;
 pub mod cli;
 pub mod cursor_store;

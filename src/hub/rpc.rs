@@ -89,6 +89,7 @@ impl Hub {
             // handler: still 200 and inactive).
             Shape::Archive { sid } => {
                 self.session_end(&sid, None, None, now);
+                self.agent_terminal_session_ended(&sid);
                 Response::json(200, &json!({"ok": true}))
             }
             Shape::Config { sid } => match result.and_then(|r| self.apply_config(&sid, r)) {

@@ -53,6 +53,7 @@ mod resume;
 mod rpc;
 mod scratchlist;
 mod sse;
+mod terminal;
 mod versioned;
 mod voice;
 
