@@ -23,7 +23,8 @@
 //!   strict shape 400 `"Invalid transcription credentials payload"`.
 //! - `POST /voice/gemini-token` / `qwen-token`: without a key 400 `{allowed:false, error}`;
 //!   else `{allowed:true, apiKey:"proxied", wsUrl, baseUrl?}` / `{allowed:true, wsUrl}`, the
-//!   WebSocket URL built from HAPI_PUBLIC_URL or the request's origin.
+//!   WebSocket URL built from HAPI_PUBLIC_URL or the request's origin. hapid answers them only
+//!   once its `gemini-ws` / `qwen-ws` proxies exist ([`REALTIME_PROXIES`]); until then 404.
 //! - `POST /voice/telemetry`: `{stage, message}` non-empty strings, `sessionId`, `voiceId`,
 //!   `language` optional strings, `details` an optional object; else 400
 //!   `{ok:false, error:"Invalid telemetry payload"}`; `{ok:true}`.
@@ -33,7 +34,7 @@ use crate::app::{ConnId, Now};
 use crate::http::{Head, Request, Response};
 use crate::hub::Hub;
 use crate::hub::voice_calls::Audio;
-use crate::hub::voice_providers::{Provider, UpdateError};
+use crate::hub::voice_providers::{Provider, REALTIME_PROXIES, UpdateError};
 use crate::voice::multipart;
 use serde_json::{Value, json};
 
@@ -112,8 +113,10 @@ pub fn route(
         ("POST", ["transcription", "realtime-token"]) => {
             return Some(realtime_token(hub, conn, req));
         }
-        ("POST", ["gemini-token"]) => gemini_token(hub, req),
-        ("POST", ["qwen-token"]) => qwen_token(hub, req),
+        // Not until the proxies exist: a token for a WebSocket that answers 404 is worse than
+        // the 404 (crate::hub::voice_providers::REALTIME_PROXIES).
+        ("POST", ["gemini-token"]) if REALTIME_PROXIES => gemini_token(hub, req),
+        ("POST", ["qwen-token"]) if REALTIME_PROXIES => qwen_token(hub, req),
         ("POST", ["token"]) => return Some(deferred(hub.voice_token(conn, &req.body, now))),
         ("POST", ["telemetry"]) => telemetry(&req.body),
         _ => return None,

@@ -11,7 +11,11 @@
 //! - Voice backends, in this order: `elevenlabs` (ELEVENLABS_API_KEY), `gemini-live`
 //!   (GEMINI_API_KEY or GOOGLE_API_KEY), `qwen-realtime` (DASHSCOPE_API_KEY or QWEN_API_KEY).
 //!   The backend is VOICE_BACKEND when it names a configured one, else `elevenlabs` when
-//!   configured, else the first configured; `null` when none is.
+//!   configured, else the first configured; `null` when none is. hapid lists `gemini-live`
+//!   and `qwen-realtime` only once it has their WebSocket proxies (`/api/voice/gemini-ws`,
+//!   `qwen-ws`; [`REALTIME_PROXIES`]): a backend the web picks and cannot connect to is worse
+//!   than one it does not offer. Their keys can still be stored (for the official hub sharing
+//!   the home).
 //! - Transcription providers, in this order: openai, elevenlabs, deepgram, groq (their keys),
 //!   `openai-compatible` (TRANSCRIPTION_BASE_URL and TRANSCRIPTION_MODEL), each
 //!   `{id,label,modes}`.
@@ -26,6 +30,10 @@
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+
+/// Whether hapid has the Gemini Live and Qwen realtime WebSocket proxies. Not yet: their
+/// backends are not listed and their token routes answer 404 until it does.
+pub const REALTIME_PROXIES: bool = false;
 
 /// The keys the owner may store (and the environment may lock).
 pub const CREDENTIAL_KEYS: [&str; 11] = [
@@ -243,17 +251,19 @@ impl ProviderEnv {
         if self.get("ELEVENLABS_API_KEY").is_some() {
             out.push("elevenlabs");
         }
-        if self
-            .get("GEMINI_API_KEY")
-            .or(self.get("GOOGLE_API_KEY"))
-            .is_some()
+        if REALTIME_PROXIES
+            && self
+                .get("GEMINI_API_KEY")
+                .or(self.get("GOOGLE_API_KEY"))
+                .is_some()
         {
             out.push("gemini-live");
         }
-        if self
-            .get("DASHSCOPE_API_KEY")
-            .or(self.get("QWEN_API_KEY"))
-            .is_some()
+        if REALTIME_PROXIES
+            && self
+                .get("DASHSCOPE_API_KEY")
+                .or(self.get("QWEN_API_KEY"))
+                .is_some()
         {
             out.push("qwen-realtime");
         }
