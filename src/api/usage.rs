@@ -7,8 +7,14 @@ use crate::http::{Request, Response};
 use crate::hub::Hub;
 use crate::hub::usage::SummaryError;
 
-/// Answers the summary of the caller's namespace.
+/// The namespace of the hub owner (the bare `CLI_API_TOKEN`), the only one answered.
+const OWNER_NAMESPACE: &str = "default";
+
+/// Answers the summary of the owner's namespace; any other namespace gets a 403.
 pub fn summary(hub: &mut Hub, caller: &Caller, req: &Request, now: Now) -> Response {
+    if caller.ns != OWNER_NAMESPACE {
+        return Response::error(403, "Usage summary is only available to the hub owner");
+    }
     let q = &req.head.query;
     let range = query_param(q, "range");
     let zone = query_param(q, "timeZone");

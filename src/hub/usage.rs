@@ -24,7 +24,9 @@
 //!   cache creation + output). `requests` = usages counted, `sessions` = sessions with one.
 //! - `byAgent` keys are the session's `metadata.flavor` (`claude` without one), `byModel` keys
 //!   the model (`unknown` without one); both by totalTokens, largest first (ties by key).
-//! - Only the caller's namespace counts; a deleted session's usage goes with it.
+//! - Only the hub owner (namespace `default`) is answered, with the usage of that namespace's
+//!   sessions alone; any other namespace gets 403 `{"error":"Usage summary is only available to
+//!   the hub owner"}`. A deleted session's usage goes with it; a restart keeps it.
 //!
 //! Deviations: ranges start at the quarter hour holding `range.from` (the aggregates are per
 //! UTC quarter hour), so up to 15 minutes more than 7/30 days may count. Usage of a single
