@@ -219,3 +219,136 @@ impl Store {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::schema::{APPLICATION_ID, MIGRATIONS};
+    use super::*;
+
+    fn tmp() -> std::path::PathBuf {
+        let mut b = [0u8; 8];
+        getrandom::getrandom(&mut b).unwrap();
+        let d = std::env::temp_dir().join(format!("hapid-usage-{:x}", u64::from_le_bytes(b)));
+        std::fs::create_dir_all(&d).unwrap();
+        d.join("t.db")
+    }
+
+    fn count(content: &str) -> Option<Counted> {
+        serde_json::from_str(content)
+            .ok()
+            .and_then(|v| crate::hub::usage::counted(&v))
+    }
+
+    fn claude(id: Option<&str>, input: i64) -> String {
+        serde_json::json!({"role": "agent", "content": {"type": "output", "data": {
+            "type": "assistant", "message": {"id": id, "model": "m", "usage": {
+                "input_tokens": input, "output_tokens": 1}}}}})
+        .to_string()
+    }
+
+    fn totals(s: &Store, ns: &str) -> (i64, i64, usize) {
+        let rows = s.usage_rows(ns, None).unwrap();
+        (
+            rows.iter().map(|r| r.input).sum(),
+            rows.iter().map(|r| r.requests).sum(),
+            rows.len(),
+        )
+    }
+
+    /// A version-5 database (before the aggregates) with `n` messages in session `a`, every
+    /// other one a usage, the odd ones all with the same message id.
+    fn v5_database(path: &std::path::Path, n: i64) {
+        let conn = rusqlite::Connection::open(path).unwrap();
+        for (i, sql) in MIGRATIONS.iter().take(5).enumerate() {
+            conn.execute_batch(&format!(
+                "BEGIN; {sql}; PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {}; COMMIT;",
+                i + 1
+            ))
+            .unwrap();
+        }
+        conn.execute_batch(
+            "INSERT INTO sessions (id, namespace, created_at, updated_at, metadata)
+             VALUES ('a', 'default', 1, 1, '{\"flavor\":\"codex\"}'), ('b', 'other', 1, 1, NULL);
+             BEGIN;",
+        )
+        .unwrap();
+        for seq in 1..=n {
+            let content = match seq % 4 {
+                0 => claude(None, 10),
+                1 => claude(Some("same"), seq),
+                _ => r#"{"role":"agent","content":{"type":"output","data":{"type":"text"}}}"#
+                    .to_string(),
+            };
+            conn.execute(
+                "INSERT INTO messages (id, session_id, seq, content, created_at)
+                 VALUES (?1, 'a', ?2, ?3, ?4)",
+                params![format!("m{seq}"), seq, content, seq * 60_000],
+            )
+            .unwrap();
+        }
+        conn.execute(
+            "INSERT INTO messages (id, session_id, seq, content, created_at) VALUES ('x', 'b', 1, ?1, 0)",
+            [claude(None, 7)],
+        )
+        .unwrap();
+        conn.execute_batch("COMMIT").unwrap();
+    }
+
+    #[test]
+    fn backfill_counts_stored_messages_in_pages_once() {
+        let path = tmp();
+        let n = BACKFILL_PAGE * 2 + 17;
+        v5_database(&path, n);
+        let s = Store::open(&path).unwrap();
+        assert_eq!(s.usage_backfill(&count).unwrap(), n as u64 + 1);
+        // seq % 4 == 0: 10 each; the id "same" counts once, the last one (largest seq ≡ 1).
+        let last_same = (1..=n).filter(|q| q % 4 == 1).max().unwrap();
+        let plain = (1..=n).filter(|q| q % 4 == 0).count() as i64;
+        let (input, requests, _) = totals(&s, "default");
+        assert_eq!((input, requests), (plain * 10 + last_same, plain + 1));
+        assert_eq!(totals(&s, "other").0, 7);
+        let flavor = s.usage_rows("default", None).unwrap()[0].flavor.clone();
+        assert_eq!(flavor.as_deref(), Some("codex"));
+        // Done: a second start reads nothing and counts nothing twice.
+        assert_eq!(s.usage_backfill(&count).unwrap(), 0);
+        drop(s);
+        let s = Store::open(&path).unwrap();
+        assert_eq!(s.usage_backfill(&count).unwrap(), 0);
+        assert_eq!(totals(&s, "default").0, plain * 10 + last_same);
+    }
+
+    #[test]
+    fn a_replaced_id_moves_between_buckets_and_deletion_and_merge_carry_it() {
+        let s = Store::open(&tmp()).unwrap();
+        // A fresh database has nothing to backfill.
+        assert_eq!(s.usage_backfill(&count).unwrap(), 0);
+        for id in ["a", "b"] {
+            s.conn
+                .execute(
+                    "INSERT INTO sessions (id, namespace, created_at, updated_at) VALUES (?1, 'default', 1, 1)",
+                    [id],
+                )
+                .unwrap();
+        }
+        let c = |id: Option<&str>, input| count(&claude(id, input)).unwrap();
+        s.usage_record("a", 0, &c(Some("x"), 5)).unwrap();
+        s.usage_record("a", BUCKET_MS * 3, &c(Some("x"), 8)).unwrap();
+        s.usage_record("a", BUCKET_MS * 3 + 1, &c(None, 1)).unwrap();
+        s.usage_record("b", 0, &c(Some("x"), 100)).unwrap();
+        let rows = s.usage_rows("default", Some(1)).unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!((rows[0].bucket, rows[0].input, rows[0].requests), (3, 9, 2));
+        // The emptied bucket 0 of "a" is not listed.
+        assert_eq!(totals(&s, "default"), (109, 3, 2));
+        s.merge_messages("b", "a", 0, 0).unwrap();
+        s.delete_session("b").unwrap();
+        assert_eq!(totals(&s, "default"), (109, 3, 2));
+        s.delete_session("a").unwrap();
+        assert_eq!(totals(&s, "default"), (0, 0, 0));
+        let left: i64 = s
+            .conn
+            .query_row("SELECT COUNT(*) FROM usage_message_ids", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(left, 0);
+    }
+}
