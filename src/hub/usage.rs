@@ -36,7 +36,7 @@
 use super::Hub;
 use super::tzif::{self, Zone};
 use crate::app::Now;
-use crate::store::{BUCKET_MS, Counted, Store, StoreError};
+use crate::store::{BUCKET_MS, BucketRow, Counted, Store, StoreError};
 use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::rc::Rc;
@@ -250,7 +250,7 @@ struct Sums {
 }
 
 impl Sums {
-    fn add(&mut self, r: &crate::store::BucketRow) {
+    fn add(&mut self, r: &BucketRow) {
         self.input += r.input;
         self.output += r.output;
         self.cache_read += r.cache_read;
@@ -276,6 +276,17 @@ impl Sums {
         );
         m.insert("requests".into(), self.requests.into());
         m
+    }
+}
+
+fn group(groups: &mut HashMap<String, Sums>, key: &str, r: &BucketRow) {
+    match groups.get_mut(key) {
+        Some(s) => s.add(r),
+        None => {
+            let mut s = Sums::default();
+            s.add(r);
+            groups.insert(key.to_string(), s);
+        }
     }
 }
 
@@ -315,39 +326,27 @@ impl Hub {
             Some("30d") => Some(to - 30 * DAY_MS),
             _ => Some(to - 7 * DAY_MS),
         };
-        let rows = self
-            .store
-            .usage_rows(ns, from.map(|f| f.div_euclid(BUCKET_MS)))
-            .map_err(SummaryError::Store)?;
         let mut totals = Sums::default();
         let mut daily: BTreeMap<i64, Sums> = BTreeMap::new();
         let mut agents: HashMap<String, Sums> = HashMap::new();
         let mut models: HashMap<String, Sums> = HashMap::new();
-        let mut sessions: HashSet<&str> = HashSet::new();
-        for r in &rows {
+        let mut sessions: HashSet<String> = HashSet::new();
+        let mut visit = |r: &BucketRow| {
+            // A bucket lies within one local day: offsets change only on quarter hours.
             let at = r.bucket * BUCKET_MS;
             let day = (at + tz.offset_ms(at)).div_euclid(DAY_MS);
             totals.add(r);
             daily.entry(day).or_default().add(r);
             let agent = r.flavor.as_deref().unwrap_or("claude");
-            match agents.get_mut(agent) {
-                Some(s) => s.add(r),
-                None => {
-                    let mut s = Sums::default();
-                    s.add(r);
-                    agents.insert(agent.to_string(), s);
-                }
+            group(&mut agents, agent, r);
+            group(&mut models, &r.model, r);
+            if !sessions.contains(&r.session_id) {
+                sessions.insert(r.session_id.clone());
             }
-            match models.get_mut(&r.model) {
-                Some(s) => s.add(r),
-                None => {
-                    let mut s = Sums::default();
-                    s.add(r);
-                    models.insert(r.model.clone(), s);
-                }
-            }
-            sessions.insert(&r.session_id);
-        }
+        };
+        self.store
+            .usage_visit(ns, from.map(|f| f.div_euclid(BUCKET_MS)), &mut visit)
+            .map_err(SummaryError::Store)?;
         let mut t = totals.to_json(None);
         t.insert("sessions".into(), sessions.len().into());
         Ok(json!({

@@ -146,17 +146,24 @@ impl Store {
         Ok(())
     }
 
-    /// The aggregate rows of namespace `ns` from bucket `from_bucket` on (all with `None`).
-    /// Rows that sum to nothing (an id replaced into another bucket) are skipped.
-    pub fn usage_rows(&self, ns: &str, from_bucket: Option<i64>) -> Result<Vec<BucketRow>> {
+    /// Visits the aggregate rows of namespace `ns` from bucket `from_bucket` on (all with
+    /// `None`), one at a time (memory does not grow with the rows). Rows that sum to nothing
+    /// (an id replaced into another bucket) are skipped.
+    pub fn usage_visit(
+        &self,
+        ns: &str,
+        from_bucket: Option<i64>,
+        visit: &mut dyn FnMut(&BucketRow),
+    ) -> Result<()> {
         let mut st = self.conn.prepare_cached(
             "SELECT u.session_id, json_extract(s.metadata, '$.flavor'), u.bucket, u.model,
                  u.input, u.output, u.cache_read, u.cache_creation, u.requests
              FROM usage_buckets u JOIN sessions s ON s.id = u.session_id
              WHERE s.namespace = ?1 AND u.bucket >= ?2 AND u.requests > 0",
         )?;
-        let rows = st.query_map(params![ns, from_bucket.unwrap_or(i64::MIN)], |r| {
-            Ok(BucketRow {
+        let mut rows = st.query(params![ns, from_bucket.unwrap_or(i64::MIN)])?;
+        while let Some(r) = rows.next()? {
+            visit(&BucketRow {
                 session_id: r.get(0)?,
                 flavor: r.get::<_, rusqlite::types::Value>(1).map(|v| match v {
                     rusqlite::types::Value::Text(t) => Some(t),
@@ -169,9 +176,17 @@ impl Store {
                 cache_read: r.get(6)?,
                 cache_creation: r.get(7)?,
                 requests: r.get(8)?,
-            })
-        })?;
-        Ok(rows.collect::<std::result::Result<_, _>>()?)
+            });
+        }
+        Ok(())
+    }
+
+    /// The aggregate rows [`Store::usage_visit`] visits, collected (tests).
+    #[cfg(test)]
+    pub fn usage_rows(&self, ns: &str, from_bucket: Option<i64>) -> Result<Vec<BucketRow>> {
+        let mut v = Vec::new();
+        self.usage_visit(ns, from_bucket, &mut |r| v.push(r.clone()))?;
+        Ok(v)
     }
 
     /// Counts the messages stored before the aggregates existed, [`BACKFILL_PAGE`] rows per
