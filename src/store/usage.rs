@@ -347,7 +347,8 @@ mod tests {
         }
         let c = |id: Option<&str>, input| count(&claude(id, input)).unwrap();
         s.usage_record("a", 0, &c(Some("x"), 5)).unwrap();
-        s.usage_record("a", BUCKET_MS * 3, &c(Some("x"), 8)).unwrap();
+        s.usage_record("a", BUCKET_MS * 3, &c(Some("x"), 8))
+            .unwrap();
         s.usage_record("a", BUCKET_MS * 3 + 1, &c(None, 1)).unwrap();
         s.usage_record("b", 0, &c(Some("x"), 100)).unwrap();
         let rows = s.usage_rows("default", Some(1)).unwrap();

@@ -53,6 +53,7 @@ mod resume;
 mod rpc;
 mod scratchlist;
 mod sse;
+mod usage;
 mod versioned;
 mod voice;
 
