@@ -58,7 +58,7 @@ fn num(v: Option<&Value>) -> Option<i64> {
     v.as_i64().or_else(|| v.as_f64().map(|f| f as i64))
 }
 
-fn either<'a>(o: &'a Value, camel: &str, snake: &str) -> Option<i64> {
+fn either(o: &Value, camel: &str, snake: &str) -> Option<i64> {
     num(o.get(camel)).or_else(|| num(o.get(snake)))
 }
 

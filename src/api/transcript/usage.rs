@@ -45,7 +45,6 @@ fn kv(pairs: &[(&str, i64)]) -> Vec<(String, i64)> {
 #[test]
 fn usages_fall_on_local_days_and_old_ones_leave_the_ranges() {
     let mut h = Harness::new();
-    let web = h.web("default");
     let sid = h.new_session("default", "S", meta("proj"));
     let agent = h.session_socket("agent", "default", &sid);
     // 2027-01-15 08:00 UTC (T0), 23:10 UTC, 2027-01-16 18:40 UTC.
