@@ -6,7 +6,9 @@
 //! Contract (observed on v0.30.7, tests/parity/usage.test.mjs):
 //! - Query `range` = `7d` (default; anything else too) | `30d` | `all`; `range.to` = now,
 //!   `range.from` = now − 7 or 30 days in ms, `null` for `all`. `updatedAt` = `range.to`.
-//! - `timeZone`: `utc` in any case, an IANA name, or an offset `±HH:MM`; else 400
+//! - `timeZone`: `utc` in any case, an IANA name in any case (`europe/berlin`; not
+//!   `posixrules` or `localtime`), or an offset `±HH:MM`, `±HHMM`, `±HH` (a `+` must be sent
+//!   as `%2B`); else (also empty) 400
 //!   `{"error":"Invalid timeZone"}`. `daily[].key` is the local `YYYY-MM-DD`; only days with
 //!   usage are listed, oldest first.
 //! - Counted: messages of `role:"agent"` whose `content.data` is either
@@ -19,19 +21,22 @@
 //!     else itself; inputTokens = input_tokens (cached included), cacheReadTokens =
 //!     cached_input_tokens; camelCase names too; model `data.model`.
 //!
-//!   A usage counts when its input or output tokens is a number (non-numbers count 0).
+//!   A usage counts when its input or output tokens is a number (non-numbers and negatives
+//!   count 0, fractions are truncated).
 //! - totalTokens = input + output; uncachedTokens = input − cacheRead + output (Claude: input +
 //!   cache creation + output). `requests` = usages counted, `sessions` = sessions with one.
 //! - `byAgent` keys are the session's `metadata.flavor` (`claude` without one), `byModel` keys
-//!   the model (`unknown` without one); both by totalTokens, largest first (ties by key).
+//!   the model (`unknown` without one); both by totalTokens, largest first, equal totals in
+//!   the order first seen (hapid: by first quarter hour, then by key).
 //! - Only the hub owner (namespace `default`) is answered, with the usage of that namespace's
 //!   sessions alone; any other namespace gets 403 `{"error":"Usage summary is only available to
 //!   the hub owner"}`. A deleted session's usage goes with it; a restart keeps it.
 //!
 //! Deviations: ranges start at the quarter hour holding `range.from` (the aggregates are per
 //! UTC quarter hour), so up to 15 minutes more than 7/30 days may count. Usage of a single
-//! message deleted from a session (not the whole session) stays counted. IANA names are
-//! case-sensitive (the file name), where the official hub's `Intl` is not.
+//! message deleted from a session (not the whole session) stays counted. Zone names are those
+//! of the machine's tz database (read from TZif files; `tzdata` must be installed), where the
+//! official hub uses its ICU copy.
 
 use super::Hub;
 use super::tzif::{self, Zone};
@@ -47,15 +52,54 @@ const ZONE_CACHE_MAX: usize = 32;
 /// Where the tz database is read from.
 const ZONEINFO: &str = "/usr/share/zoneinfo";
 
-/// The route's state: the parsed zones.
+/// Zone names indexed at most (tzdata has ~600).
+const ZONE_NAMES_MAX: usize = 4096;
+
+/// The route's state: the parsed zones and the zone names of the tz database.
 #[derive(Default)]
 pub struct UsageState {
     zones: HashMap<String, Rc<Zone>>,
+    /// Lower-cased zone name → its file name under [`ZONEINFO`], read once.
+    names: Option<HashMap<String, String>>,
 }
 
+/// The zone files under `dir` whose every path component starts with an upper-case letter
+/// (`Europe/Berlin`, `EST`, `Etc/GMT+5`; not `posixrules`, `localtime`, `right/…`, `zone.tab`),
+/// keyed by their lower-cased name: `Intl` takes zone names in any case.
+fn zone_names(dir: &std::path::Path) -> HashMap<String, String> {
+    let mut names = HashMap::new();
+    let mut todo = vec![(dir.to_path_buf(), String::new())];
+    while let Some((d, prefix)) = todo.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let Ok(name) = e.file_name().into_string() else {
+                continue;
+            };
+            if !name.starts_with(|c: char| c.is_ascii_uppercase()) || names.len() >= ZONE_NAMES_MAX
+            {
+                continue;
+            }
+            let full = format!("{prefix}{name}");
+            match e.file_type() {
+                Ok(t) if t.is_dir() => todo.push((e.path(), format!("{full}/"))),
+                Ok(_) => {
+                    names.insert(full.to_ascii_lowercase(), full);
+                }
+                Err(_) => {}
+            }
+        }
+    }
+    names
+}
+
+/// A token count: a JSON number, truncated, negatives as 0 (as v0.30.7 counts them).
 fn num(v: Option<&Value>) -> Option<i64> {
     let v = v?;
-    v.as_i64().or_else(|| v.as_f64().map(|f| f as i64))
+    v.as_i64()
+        .or_else(|| v.as_f64().map(|f| f as i64))
+        .map(|n| n.max(0))
 }
 
 fn either(o: &Value, camel: &str, snake: &str) -> Option<i64> {
@@ -212,15 +256,19 @@ impl UsageState {
         if !safe_zone_name(name) {
             return None;
         }
-        if let Some(z) = self.zones.get(name) {
+        let names = self
+            .names
+            .get_or_insert_with(|| zone_names(std::path::Path::new(ZONEINFO)));
+        let file = names.get(&name.to_ascii_lowercase())?;
+        if let Some(z) = self.zones.get(file) {
             return Some(Tz::Named(z.clone()));
         }
-        let bytes = std::fs::read(format!("{ZONEINFO}/{name}")).ok()?;
+        let bytes = std::fs::read(format!("{ZONEINFO}/{file}")).ok()?;
         let zone = Rc::new(tzif::parse(&bytes)?);
         if self.zones.len() >= ZONE_CACHE_MAX {
             self.zones.clear();
         }
-        self.zones.insert(name.to_string(), zone.clone());
+        self.zones.insert(file.clone(), zone.clone());
         Some(Tz::Named(zone))
     }
 }
@@ -240,8 +288,10 @@ fn day_key(days: i64) -> String {
     format!("{y:04}-{m:02}-{d:02}")
 }
 
-#[derive(Default, Clone, Copy)]
+#[derive(Clone, Copy)]
 struct Sums {
+    /// The earliest bucket counted here: equal totals are listed first seen first.
+    first_bucket: i64,
     input: i64,
     output: i64,
     cache_read: i64,
@@ -249,8 +299,22 @@ struct Sums {
     requests: i64,
 }
 
+impl Default for Sums {
+    fn default() -> Sums {
+        Sums {
+            first_bucket: i64::MAX,
+            input: 0,
+            output: 0,
+            cache_read: 0,
+            cache_creation: 0,
+            requests: 0,
+        }
+    }
+}
+
 impl Sums {
     fn add(&mut self, r: &BucketRow) {
+        self.first_bucket = self.first_bucket.min(r.bucket);
         self.input += r.input;
         self.output += r.output;
         self.cache_read += r.cache_read;
@@ -292,7 +356,11 @@ fn group(groups: &mut HashMap<String, Sums>, key: &str, r: &BucketRow) {
 
 fn ranked(groups: HashMap<String, Sums>) -> Value {
     let mut v: Vec<(String, Sums)> = groups.into_iter().collect();
-    v.sort_by(|a, b| b.1.total().cmp(&a.1.total()).then_with(|| a.0.cmp(&b.0)));
+    v.sort_by(|a, b| {
+        (b.1.total().cmp(&a.1.total()))
+            .then(a.1.first_bucket.cmp(&b.1.first_bucket))
+            .then_with(|| a.0.cmp(&b.0))
+    });
     Value::Array(
         v.into_iter()
             .map(|(k, s)| Value::Object(s.to_json(Some(&k))))
@@ -419,7 +487,10 @@ mod tests {
         );
         let mut st = UsageState::default();
         assert!(st.zone("UtC").is_some() && st.zone("Nope/Zone").is_none());
-        assert!(st.zone("Europe").is_none());
+        assert!(st.zone("Europe").is_none() && st.zone("posixrules").is_none());
+        if std::path::Path::new("/usr/share/zoneinfo/Europe/Berlin").exists() {
+            assert!(st.zone("europe/berlin").is_some() && st.zone("Etc/GMT+5").is_some());
+        }
     }
 
     #[test]

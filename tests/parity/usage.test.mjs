@@ -83,12 +83,17 @@ test('usage summary: empty, Claude and Codex usages, dedup by message id, groups
     assert.deepEqual(s.daily, [row(localDay(s.range.to, 'UTC'), 684, 81, 404, 20, 7)]);
     assert.deepEqual(Object.keys(s), ['range', 'totals', 'daily', 'byAgent', 'byModel', 'updatedAt']);
 
+    // Fractions are truncated, negatives count 0.
+    await send(c, claude(undefined, 'claude-f', { input_tokens: 2.7, output_tokens: -1 }));
+    await sleep(100);
+    assert.deepEqual((await summary(w, '?range=all')).byModel.find((m) => m.key === 'claude-f'), row('claude-f', 2, 0, 0, 0, 1));
+
     // A session without a flavor counts as claude.
     const plain = await cliSession(h, { metadata: { path: '/tmp/p', host: 'h' } });
     await send(plain, claude(undefined, 'claude-b', { input_tokens: 1000, output_tokens: 0 }));
     await sleep(100);
     const s2 = await summary(w);
-    assert.deepEqual(s2.byAgent.map((a) => [a.key, a.requests]), [['claude', 5], ['codex', 3]]);
+    assert.deepEqual(s2.byAgent.map((a) => [a.key, a.requests]), [['claude', 6], ['codex', 3]]);
     assert.equal(s2.totals.sessions, 3);
   } finally {
     await h.stop();
@@ -113,11 +118,17 @@ test('usage summary: ranges, time zones, namespaces, deletion and a restart', as
       assert.deepEqual(s.totals, { ...row(undefined, 110, 0, 0, 0, 2), sessions: 2 }, q);
     }
 
-    for (const tz of ['Europe/Berlin', 'Asia/Kolkata', 'America/New_York', 'Asia/Kathmandu', 'utc', 'UTC', 'GMT', '-05:30', '%2B05:45']) {
+    for (const tz of ['Europe/Berlin', 'Asia/Kolkata', 'America/New_York', 'Asia/Kathmandu', 'utc', 'UTC', 'GMT', 'Etc/GMT%2B5', 'US/Pacific', '-05:30', '%2B05:45']) {
       const s = await summary(w, `?range=all&timeZone=${tz}`);
       assert.deepEqual(s.daily.map((d) => [d.key, d.totalTokens]), [[localDay(s.range.to, decodeURIComponent(tz)), 110]], tz);
     }
-    for (const tz of ['Nope/Zone', 'Europe', '+5', '%2B5', 'not a zone', '../../etc/passwd']) {
+    // Names in any case; offsets also without the colon or minutes.
+    for (const [tz, as] of [['europe/berlin', 'Europe/Berlin'], ['ASIA/KOLKATA', 'Asia/Kolkata'], ['%2B0900', '+09:00'], ['%2B09', '+09:00'], ['%2B14:00', '+14:00']]) {
+      const s = await summary(w, `?range=all&timeZone=${tz}`);
+      assert.deepEqual(s.daily.map((d) => d.key), [localDay(s.range.to, as)], tz);
+    }
+    // `+` in a query is a space; files of the tz database that are not zone names.
+    for (const tz of ['', 'Nope/Zone', 'Europe', '+5', '%2B5', '%2B25:00', 'posixrules', 'localtime', 'not a zone', '../../etc/passwd']) {
       const r = await w.req('GET', `/api/usage/summary?timeZone=${tz}`);
       assert.deepEqual({ status: r.status, body: r.body }, { status: 400, body: { error: 'Invalid timeZone' } }, tz);
     }
