@@ -16,6 +16,7 @@ mod sessions;
 mod socket_cli;
 #[cfg(test)]
 mod transcript;
+mod usage;
 mod voice;
 mod web;
 pub mod web_app;

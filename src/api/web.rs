@@ -93,6 +93,7 @@ pub fn route(
         }
         (_, ["hub-settings"]) if get => Response::json(200, &hub.settings.summary.to_json()),
         ("PUT", ["hub-settings"]) => put_hub_settings(hub, req),
+        (_, ["usage", "summary"]) if get => super::usage::summary(hub, &caller, req, now),
         (_, ["storage", "sqlite"]) if get => match &hub.settings.db_path {
             Some(p) => Response::json(200, &crate::hub::hub_settings::sqlite_storage(p)),
             None => Response::not_found(),

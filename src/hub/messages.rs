@@ -122,6 +122,7 @@ impl Hub {
             state: Delivery::Queued,
         };
         self.store.insert_message(sid, &m)?;
+        super::usage::on_message(&self.store, sid, content, m.created_at)?;
         s.max_msg_seq = m.seq;
         Ok((m, false))
     }

@@ -27,6 +27,8 @@ pub mod telegram;
 pub mod terminal;
 pub mod timers;
 pub mod todos;
+pub mod tzif;
+pub mod usage;
 pub mod voice;
 pub mod voice_calls;
 pub mod voice_providers;
@@ -157,6 +159,7 @@ pub struct Hub {
     pub cli: cli::Cli,
     pub notify: notify::Notify,
     pub terminals: terminal::Terminals,
+    pub usage: usage::UsageState,
     /// Resumes waiting for their new session.
     pub resumes: Vec<resume::Waiting>,
     /// Web Push retries and counters.
@@ -250,7 +253,9 @@ impl Hub {
             max_per: settings.terminal_max,
             ..Default::default()
         };
+        usage::backfill(&store)?;
         let mut hub = Hub {
+            usage: usage::UsageState::default(),
             cli: cli::Cli::default(),
             resumes: Vec::new(),
             push: push::PushState::default(),

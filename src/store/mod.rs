@@ -12,6 +12,7 @@ mod actions;
 mod messages;
 mod schema;
 mod scratchlist;
+mod usage;
 
 use rusqlite::{Connection, OptionalExtension, params};
 use std::path::Path;
@@ -115,6 +116,7 @@ pub struct MessageRow {
 
 pub use messages::{Delivery, Position, position};
 pub use scratchlist::{AttachmentRow, EntryRow};
+pub use usage::{BUCKET_MS, BucketRow, Counted};
 
 /// A Web Push subscription row.
 #[derive(Debug, Clone, PartialEq)]
@@ -508,6 +510,7 @@ impl Store {
             "UPDATE messages SET session_id = ?2 WHERE session_id = ?1",
             [old, new],
         )?;
+        self.usage_merge(old, new)?;
         Ok(())
     }
 

@@ -9,7 +9,7 @@ use rusqlite::Connection;
 /// `PRAGMA application_id` of hapid databases ("hapd").
 pub const APPLICATION_ID: i64 = 0x6861_7064;
 /// Current schema version.
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 
 /// Migration `i` takes the schema from version `i` to `i + 1`.
 pub(super) const MIGRATIONS: &[&str] = &[
@@ -142,6 +142,32 @@ pub(super) const MIGRATIONS: &[&str] = &[
     // 4 -> 5: session pins (PUT /api/sessions/:id/pin; src/hub/actions.rs).
     "ALTER TABLE sessions ADD COLUMN pinned INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE sessions ADD COLUMN global_pinned INTEGER NOT NULL DEFAULT 0;",
+    // 5 -> 6: token-usage aggregates (GET /api/usage/summary; src/store/usage.rs). The one
+    // `usage_backfill` row makes the next start count the messages already stored.
+    "CREATE TABLE usage_buckets (
+        session_id TEXT NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
+        bucket INTEGER NOT NULL,
+        model TEXT NOT NULL,
+        input INTEGER NOT NULL,
+        output INTEGER NOT NULL,
+        cache_read INTEGER NOT NULL,
+        cache_creation INTEGER NOT NULL,
+        requests INTEGER NOT NULL,
+        PRIMARY KEY (session_id, bucket, model)
+    ) WITHOUT ROWID;
+    CREATE TABLE usage_message_ids (
+        session_id TEXT NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
+        message_id TEXT NOT NULL,
+        bucket INTEGER NOT NULL,
+        model TEXT NOT NULL,
+        input INTEGER NOT NULL,
+        output INTEGER NOT NULL,
+        cache_read INTEGER NOT NULL,
+        cache_creation INTEGER NOT NULL,
+        PRIMARY KEY (session_id, message_id)
+    ) WITHOUT ROWID;
+    CREATE TABLE usage_backfill (next_rowid INTEGER NOT NULL);
+    INSERT INTO usage_backfill (next_rowid) SELECT 0 WHERE EXISTS (SELECT 1 FROM messages);",
 ];
 
 /// Brings the schema to [`SCHEMA_VERSION`], each step in its own transaction.

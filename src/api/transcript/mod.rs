@@ -54,6 +54,7 @@ mod rpc;
 mod scratchlist;
 mod sse;
 mod terminal;
+mod usage;
 mod versioned;
 mod voice;
 
