@@ -73,22 +73,8 @@ pub const FLAVORS: &[&str] = &[
     "pi",
 ];
 
-/// Every permission mode of any flavor.
-pub const ALL_MODES: &[&str] = &[
-    "default",
-    "acceptEdits",
-    "auto",
-    "bypassPermissions",
-    "plan",
-    "ask",
-    "debug",
-    "autoReview",
-    "read-only",
-    "safe-yolo",
-    "yolo",
-    "request-review",
-    "always-proceed",
-];
+/// Every permission mode of any flavor (the modes the v0.30.7 CLI accepts).
+pub const ALL_MODES: &[&str] = crate::hub::model::PERMISSION_MODES;
 
 /// The permission modes a flavor accepts (an unknown flavor is treated as Claude).
 pub fn permission_modes(flavor: &str) -> &'static [&'static str] {
